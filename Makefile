@@ -1,0 +1,37 @@
+# Two commands on a fresh machine: `make demo` and `make test`. Both create .venv/ if needed.
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.PHONY: venv release demo test lab benchmark clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	touch $(STAMP)
+
+## Regenerate the solution cells of source/ from the reference modules, then release/.
+release: venv
+	$(PY) -m autograder.release
+
+## The instructor's job on the bundled sample class: release, autograde, feedback, export.
+demo: release
+	$(PY) -m autograder.demo
+
+## The whole test suite (CI runs this).
+test: venv
+	$(PY) -m pytest -q
+
+## JupyterLab on the course, with the nbgrader extensions (Formgrader, Assignments, Validate).
+lab: venv
+	$(VENV)/bin/jupyter lab --notebook-dir=.
+
+## Notebook speed, alone and beside a busy process (writes benchmarks/results/).
+benchmark: venv
+	$(PY) benchmarks/notebook_speed.py
+
+clean:
+	rm -rf $(VENV) demo-course build *.egg-info

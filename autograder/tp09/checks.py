@@ -1,0 +1,352 @@
+"""Checks of TP 9, called by the hidden tests of `source/tp09`.
+
+The oracle is torch autograd in float64, never the reference module; the
+reference functions only stand in for the other exercises while one is graded.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable
+
+import torch
+import torch.nn.functional as F
+
+from autograder import checking
+from autograder.checking import Case, FunctionSpec, Mistake, Result
+from autograder.tp09 import reference
+
+EXERCISES = ("sigma", "dsigma", "loss", "dloss", "forward_step", "forward_pass", "backward_step", "backward_pass")
+REFERENCE = {name: getattr(reference, name) for name in EXERCISES}
+
+# ------------------------------------------------------------------ inputs
+
+
+def _randn(gen: torch.Generator, *shape: int, dtype=torch.float64, scale: float = 1.0) -> torch.Tensor:
+    return (torch.randn(*shape, generator=gen, dtype=torch.float64) * scale).to(dtype)
+
+
+def _elementwise_cases(*names: str) -> Callable[[torch.Generator], list[Case]]:
+    shapes = [("float64, tenseur 5×7", (5, 7), torch.float64),
+              ("float32, tenseur 4×3", (4, 3), torch.float32),
+              ("float64, vecteur de taille 6", (6,), torch.float64),
+              ("float64, lot de taille 1", (1, 4), torch.float64)]
+
+    def cases(gen: torch.Generator) -> list[Case]:
+        return [Case(label, {n: _randn(gen, *shape, dtype=dtype, scale=1.5) for n in names}, dtype)
+                for label, shape, dtype in shapes]
+    return cases
+
+
+LAYER_SHAPES = [  # (label, batch, nbIn, nbHidden, nbOut, dtype)
+    ("float64, lot 5, 7→4→3", 5, 7, 4, 3, torch.float64),
+    ("float32, lot 4, 6→8→5", 4, 6, 8, 5, torch.float32),
+    ("float64, lot de taille 1, 5→3→2", 1, 5, 3, 2, torch.float64),
+]
+
+
+def _layer_cases(gen: torch.Generator) -> list[Case]:
+    cases = []
+    for label, batch, nb_in, _, nb_out, dtype in LAYER_SHAPES:
+        xIn, w, b = _randn(gen, batch, nb_in), _randn(gen, nb_out, nb_in, scale=0.5), _randn(gen, nb_out)
+        s = F.linear(xIn, w, b)
+        dl_xOut = _randn(gen, batch, nb_out)
+        cases.append(Case(f"{label.split(',')[0]}, lot {batch}, {nb_in}→{nb_out}", {"xIn": xIn.to(dtype), "w": w.to(dtype), "b": b.to(dtype), "s": s.to(dtype),
+                                  "dl_xOut": dl_xOut.to(dtype)}, dtype))
+    return cases
+
+
+def _network_cases(gen: torch.Generator) -> list[Case]:
+    cases = []
+    for label, batch, nb_in, nb_hidden, nb_out, dtype in LAYER_SHAPES:
+        p = {"w1": _randn(gen, nb_hidden, nb_in, scale=0.5), "b1": _randn(gen, nb_hidden),
+             "w2": _randn(gen, nb_out, nb_hidden, scale=0.5), "b2": _randn(gen, nb_out),
+             "x": _randn(gen, batch, nb_in), "t": _randn(gen, batch, nb_out, scale=0.5)}
+        p = {k: v.to(dtype) for k, v in p.items()}
+        p["s1"], p["x1"], p["s2"], p["x2"] = _forward(p["w1"], p["b1"], p["w2"], p["b2"], p["x"])
+        for name in ("w1", "b1", "w2", "b2"):  # gradients already hold something: they must be accumulated
+            p["dl_d" + name] = _randn(gen, *p[name].shape, dtype=dtype)
+        cases.append(Case(label, p, dtype))
+    return cases
+
+
+# ------------------------------------------------------------------ oracles (autograd)
+
+
+def _forward(w1, b1, w2, b2, x):
+    s1 = F.linear(x, w1, b1)
+    x1 = torch.tanh(s1)
+    s2 = F.linear(x1, w2, b2)
+    return s1, x1, s2, torch.tanh(s2)
+
+
+def _grad(fn: Callable[..., torch.Tensor], *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    leaves = [t.detach().clone().requires_grad_(True) for t in tensors]
+    with torch.enable_grad():
+        return torch.autograd.grad(fn(*leaves), leaves)
+
+
+def _squared_error(v, t):
+    return ((t - v) ** 2).sum()
+
+
+def _dsigma_oracle(a):
+    return _grad(lambda x: torch.tanh(x).sum(), a["x"])
+
+
+def _dloss_oracle(a):
+    return _grad(lambda v: _squared_error(v, a["t"]), a["v"])
+
+
+def _backward_step_oracle(a, activation_input=None):
+    offset = a["s"] - F.linear(a["xIn"], a["w"])  # s is given: keep its value, let gradients flow
+    s_for_sigma = a["s"] if activation_input is None else activation_input(a["s"])
+
+    def upstream(xIn, w, b):
+        s = F.linear(xIn, w, b) + offset
+        s = s + (s_for_sigma - s).detach()
+        return (torch.tanh(s) * a["dl_xOut"]).sum()
+    dl_xIn, dl_w, dl_b = _grad(upstream, a["xIn"], a["w"], torch.zeros_like(a["s"][0]))
+    return dl_w, dl_b, dl_xIn
+
+
+def _backward_step_variant(a, dl_s):
+    return dl_s.T @ a["xIn"], dl_s.sum(0), dl_s @ a["w"]
+
+
+def _backward_pass_oracle(a):
+    def total_loss(w1, b1, w2, b2):
+        return _squared_error(_forward(w1, b1, w2, b2, a["x"])[3], a["t"])
+    return _grad(total_loss, a["w1"], a["b1"], a["w2"], a["b2"])
+
+
+def _backward_pass_variant(a, dl_x2, activation_at):
+    """Gradients with the reference chain rule, but σ' taken at `activation_at(s, x)`."""
+    dl_s2 = (1 - torch.tanh(activation_at(a["s2"], a["x2"])) ** 2) * dl_x2
+    dl_s1 = (1 - torch.tanh(activation_at(a["s1"], a["x1"])) ** 2) * (dl_s2 @ a["w2"])
+    return dl_s1.T @ a["x"], dl_s1.sum(0), dl_s2.T @ a["x1"], dl_s2.sum(0)
+
+
+# ------------------------------------------------------------------ common mistakes
+
+
+def _each(n: int, message: str, predict: Callable[[dict, tuple], tuple]) -> tuple[Mistake, ...]:
+    """The same mistake seen on each of `n` returned tensors."""
+    return tuple(Mistake(i, message, lambda a, e, i=i: predict(a, e)[i]) for i in range(n))
+
+
+def _return_order(names: tuple[str, ...]) -> tuple[Mistake, ...]:
+    message = f"ordre de retour : la fonction doit renvoyer `({', '.join(names)})`, dans cet ordre."
+    return tuple(Mistake(i, message, lambda a, e, j=j: e[j])
+                 for i in range(len(names)) for j in range(len(names)) if i != j)
+
+
+SHAPE_HINT = ("shapes cannot be multiplied",
+              "produit matriciel impossible : w a la forme (nbOut, nbIn) et xIn (batch, nbIn) — vérifiez les transpositions.")
+BROADCAST_HINTS = (
+    ("must match the size", "formes incompatibles : comparez les formes de vos tenseurs avec celles de l'énoncé."),
+    ("doesn't match the broadcast shape", "un gradient n'a pas la forme du paramètre auquel vous l'ajoutez."),
+    ("is not defined", "une variable utilisée dans la fonction n'existe pas : n'utilisez que ses arguments."),
+)
+
+SIGMA = FunctionSpec(
+    "sigma", 1, ("sigma(x)",), _elementwise_cases("x"), lambda f, a: f(a["x"]),
+    oracle=lambda a: (torch.tanh(a["x"]),),
+    mistakes=(Mistake(0, "σ est la tangente hyperbolique tanh, pas la sigmoïde.", lambda a, e: torch.sigmoid(a["x"])),
+              Mistake(0, "c'est la dérivée de tanh : sigma doit renvoyer tanh(x).", lambda a, e: 1 - torch.tanh(a["x"]) ** 2)),
+    error_hints=BROADCAST_HINTS,
+)
+
+DSIGMA = FunctionSpec(
+    "dsigma", 1, ("dsigma(x)",), _elementwise_cases("x"), lambda f, a: f(a["x"]),
+    oracle=_dsigma_oracle,
+    mistakes=(
+        Mistake(0, "dsigma reçoit l'entrée s de tanh : calculez 1 − tanh(s)², pas 1 − s² "
+                   "(cette formule vaut pour la sortie σ(s), pas pour s).", lambda a, e: 1 - a["x"] ** 2),
+        Mistake(0, "il manque le carré : σ'(x) = 1 − tanh(x)².", lambda a, e: 1 - torch.tanh(a["x"])),
+        Mistake(0, "signe inversé : σ'(x) = 1 − tanh(x)², pas tanh(x)² − 1.", lambda a, e: torch.tanh(a["x"]) ** 2 - 1),
+        Mistake(0, "c'est la dérivée de la sigmoïde ; ici σ = tanh, donc σ' = 1 − tanh².",
+                lambda a, e: torch.sigmoid(a["x"]) * (1 - torch.sigmoid(a["x"]))),
+        Mistake(0, "1/cosh(x) doit être élevé au carré : σ'(x) = 1/cosh²(x).", lambda a, e: 1 / torch.cosh(a["x"])),
+        Mistake(0, "dsigma doit renvoyer la dérivée de tanh, pas tanh.", lambda a, e: torch.tanh(a["x"])),
+    ),
+    error_hints=BROADCAST_HINTS,
+)
+
+LOSS = FunctionSpec(
+    "loss", 1, ("loss(v, t)",), _elementwise_cases("v", "t"), lambda f, a: f(a["v"], a["t"]),
+    oracle=lambda a: (_squared_error(a["v"], a["t"]),),
+    mistakes=(
+        Mistake(0, "moyenne au lieu de somme : la loss est la somme des carrés, sans division.",
+                lambda a, e: ((a["t"] - a["v"]) ** 2).mean()),
+        Mistake(0, "la norme doit être élevée au carré : ‖t − v‖₂² (pas ‖t − v‖₂).",
+                lambda a, e: torch.sqrt(e[0])),
+        Mistake(0, "la loss doit être un scalaire : sommez tous les carrés (pas de tenseur terme à terme).",
+                lambda a, e: (a["t"] - a["v"]) ** 2),
+        Mistake(0, "la somme doit porter sur tous les éléments, pas sur un seul axe : le résultat est un scalaire.",
+                lambda a, e: ((a["t"] - a["v"]) ** 2).sum(dim=-1)),
+        Mistake(0, "somme des valeurs absolues : il faut la somme des carrés.",
+                lambda a, e: (a["t"] - a["v"]).abs().sum()),
+        Mistake(0, "les carrés ne sont pas sommés : (Σ (tᵢ − vᵢ))² ≠ Σ (tᵢ − vᵢ)².",
+                lambda a, e: (a["t"] - a["v"]).sum() ** 2),
+    ),
+    error_hints=BROADCAST_HINTS,
+)
+
+DLOSS = FunctionSpec(
+    "dloss", 1, ("dloss(v, t)",), _elementwise_cases("v", "t"), lambda f, a: f(a["v"], a["t"]),
+    oracle=_dloss_oracle,
+    mistakes=(
+        Mistake(0, "il manque le facteur 2 : la dérivée de (vᵢ − tᵢ)² est 2 (vᵢ − tᵢ).", lambda a, e: e[0] / 2),
+        Mistake(0, "signe inversé : le gradient par rapport à v est 2 (v − t), pas 2 (t − v).", lambda a, e: -e[0]),
+        Mistake(0, "facteur 2 oublié et signe inversé : le gradient est 2 (v − t).", lambda a, e: -e[0] / 2),
+        Mistake(0, "division par le nombre d'éléments : la loss est une somme, pas une moyenne.",
+                lambda a, e: e[0] / a["v"].numel()),
+        Mistake(0, "dloss doit renvoyer un tenseur de la forme de v (un gradient par composante), pas une somme.",
+                lambda a, e: e[0].sum()),
+    ),
+    error_hints=BROADCAST_HINTS,
+)
+
+FORWARD_STEP = FunctionSpec(
+    "forward_step", 2, ("s", "x"), _layer_cases, lambda f, a: f(a["xIn"], a["w"], a["b"]),
+    oracle=lambda a: (F.linear(a["xIn"], a["w"], a["b"]), torch.tanh(F.linear(a["xIn"], a["w"], a["b"]))),
+    mistakes=(
+        Mistake(0, "ordre de retour : la fonction doit renvoyer `(s, x)`, dans cet ordre.", lambda a, e: e[1]),
+        *_each(2, "le biais b n'est pas ajouté : s = xIn @ w.T + b.",
+               lambda a, e: (a["xIn"] @ a["w"].T, torch.tanh(a["xIn"] @ a["w"].T))),
+        Mistake(1, "σ s'applique à s = xIn @ w.T + b, biais compris (pas avant l'ajout du biais).",
+                lambda a, e: torch.tanh(a["xIn"] @ a["w"].T) + a["b"]),
+        Mistake(1, "x doit être σ(s) (ou l'ordre de retour est inversé : la fonction renvoie `(s, x)`).",
+                lambda a, e: e[0]),
+    ),
+    error_hints=(SHAPE_HINT, *BROADCAST_HINTS),
+)
+
+FORWARD_PASS = FunctionSpec(
+    "forward_pass", 1, ("s1", "x1", "s2", "x2"), _network_cases,
+    lambda f, a: f(a["w1"], a["b1"], a["w2"], a["b2"], a["x"]),
+    oracle=lambda a: _forward(a["w1"], a["b1"], a["w2"], a["b2"], a["x"]),
+    mistakes=(
+        *_return_order(("s1", "x1", "s2", "x2")),
+        *_each(4, "la deuxième couche prend x1 = σ(s1) en entrée, pas s1.",
+               lambda a, e: (e[0], e[1], F.linear(e[0], a["w2"], a["b2"]), torch.tanh(F.linear(e[0], a["w2"], a["b2"])))),
+    ),
+    error_hints=(("shapes cannot be multiplied", "produit impossible : la couche 1 prend x, la couche 2 prend x1 "
+                  "(vérifiez aussi l'ordre des arguments de forward_step : xIn, w, b)."), *BROADCAST_HINTS),
+)
+
+_BS_NAMES = ("dl_w", "dl_b", "dl_xIn")
+BACKWARD_STEP = FunctionSpec(
+    "backward_step", 3, _BS_NAMES, _layer_cases, lambda f, a: f(a["xIn"], a["w"], a["s"], a["dl_xOut"]),
+    oracle=_backward_step_oracle,
+    mistakes=(
+        Mistake(0, "gradient de w transposé : dl_w doit avoir la forme de w (nbOut, nbIn), soit dl_s.T @ xIn.",
+                lambda a, e: e[0].T),
+        Mistake(0, "dl_w : sommez sur le lot, ne divisez pas par la taille du lot.", lambda a, e: e[0] / a["xIn"].shape[0]),
+        Mistake(1, "dl_b : sommez sur le lot (dim=0), ne faites pas la moyenne.", lambda a, e: e[1] / a["xIn"].shape[0]),
+        Mistake(1, "dl_b doit être sommé sur la dimension du lot : forme (nbOut,).",
+                lambda a, e: (1 - torch.tanh(a["s"]) ** 2) * a["dl_xOut"]),
+        *_each(3, "σ' s'applique à s, l'entrée de l'activation, pas à sa sortie σ(s).",
+               lambda a, e: _backward_step_oracle(a, activation_input=torch.tanh)),
+        *_each(3, "la dérivée de l'activation est oubliée : ∂L/∂s = σ'(s) ⊙ ∂L/∂x.",
+               lambda a, e: _backward_step_variant(a, a["dl_xOut"])),
+        *_return_order(_BS_NAMES),
+    ),
+    error_hints=(("shapes cannot be multiplied", "produit impossible : dl_s est (batch, nbOut) et w (nbOut, nbIn) ; "
+                  "dl_w = dl_s.T @ xIn et dl_xIn = dl_s @ w."), *BROADCAST_HINTS),
+)
+
+_BP_NAMES = ("dl_dw1", "dl_db1", "dl_dw2", "dl_db2")
+BACKWARD_PASS = FunctionSpec(
+    "backward_pass", 3, _BP_NAMES, _network_cases,
+    lambda f, a: f(*(a[k] for k in ("w1", "b1", "w2", "b2", "t", "x", "s1", "x1", "s2", "x2", *_BP_NAMES))),
+    oracle=_backward_pass_oracle,
+    accumulates=_BP_NAMES,
+    mistakes=(
+        *(Mistake(i, f"`{n}` n'est pas modifié : `{n} = {n} + …` crée un nouveau tenseur local ; "
+                     f"accumulez en place avec `{n} += …` ou `{n}.add_(…)`.", lambda a, e, i=i: torch.zeros_like(e[i]))
+          for i, n in enumerate(_BP_NAMES)),
+        *(Mistake(i, f"`{n}` est écrasé au lieu d'être accumulé : ajoutez le gradient à sa valeur (`+=`), "
+                     f"ne la remplacez pas.", lambda a, e, i=i, n=n: e[i] - a[n])
+          for i, n in enumerate(_BP_NAMES)),
+        *_each(4, "signe inversé : vérifiez l'ordre des arguments de dloss(v=x2, t=t).", lambda a, e: tuple(-g for g in e)),
+        *_each(4, "backward_step reçoit s (avant l'activation), pas x = σ(s).",
+               lambda a, e: _backward_pass_variant(a, 2 * (a["x2"] - a["t"]), lambda s, x: x)),
+    ),
+    error_hints=(("shapes cannot be multiplied", "produit impossible : la couche 2 prend x1, la couche 1 prend x, "
+                  "et le gradient passe de la couche 2 à la couche 1 par dl_x1."),
+                 ("output with shape", "un gradient est ajouté au mauvais tenseur (couche 1 ↔ couche 2) ?"),
+                 *BROADCAST_HINTS),
+)
+
+SPECS: dict[str, FunctionSpec] = {s.name: s for s in
+                                  (SIGMA, DSIGMA, LOSS, DLOSS, FORWARD_STEP, FORWARD_PASS, BACKWARD_STEP, BACKWARD_PASS)}
+
+# ------------------------------------------------------------------ training
+
+TRAINING_POINTS = 3
+FULL_MARKS_ACCURACY = 0.95  # the reference reaches 0.97–0.98
+CHANCE_ACCURACY = 0.5       # and below this, no points
+
+
+def observe_training(namespace: dict[str, Any]) -> dict[str, Any]:
+    """Facts about the trained network: parameters and the accuracies the notebook reports."""
+    names = ("w1", "b1", "w2", "b2", "test_input", "test_target", "trainAccuracy", "testAccuracy")
+    return {name: checking._snapshot(namespace.get(name)) for name in names}
+
+
+def _accuracy(params: dict[str, Any]) -> float:
+    x2 = _forward(*(params[k].to(torch.float64) for k in ("w1", "b1", "w2", "b2")),
+                  params["test_input"].to(torch.float64))[3]
+    return (x2.argmax(dim=1) == params["test_target"].argmax(dim=1)).double().mean().item()
+
+
+def judge_training(facts: dict[str, Any]) -> Result:
+    zero = lambda *m: Result("entraînement", 0.0, TRAINING_POINTS, list(m))  # noqa: E731
+    missing = [k for k, v in facts.items() if v is None]
+    if missing:
+        return zero("variables absentes après l'entraînement : " + ", ".join(missing)
+                    + " — exécutez toutes les cellules de la boucle d'entraînement.")
+    tensors = [facts[k] for k in ("w1", "b1", "w2", "b2", "test_input", "test_target")]
+    if any(type(t) is not torch.Tensor for t in tensors):
+        return zero("w1, b1, w2, b2 doivent rester des torch.Tensor ordinaires.")
+    try:
+        accuracy = _accuracy(facts)
+    except Exception as error:  # noqa: BLE001
+        return zero(f"impossible d'évaluer le réseau entraîné : {type(error).__name__}: {error}")
+    if math.isnan(accuracy) or not all(torch.isfinite(t).all() for t in tensors[:4]):
+        return zero("les paramètres contiennent des NaN ou des infinis : le pas d'apprentissage diverge ?")
+    score = min(1.0, max(0.0, (accuracy - CHANCE_ACCURACY) / (FULL_MARKS_ACCURACY - CHANCE_ACCURACY)))
+    messages = [f"précision de test du réseau entraîné : {accuracy:.1%} "
+                f"(tous les points à partir de {FULL_MARKS_ACCURACY:.0%})."]
+    if score < 1:
+        messages.append("la précision est trop basse : vérifiez la mise à zéro des gradients à chaque époque, "
+                        "l'appel à backward_pass et le signe du pas de gradient (w ← w − eta · dl_dw).")
+    reported = facts["testAccuracy"]
+    if not isinstance(reported, (int, float)) or not 0 <= reported <= 1:
+        score *= 0.75
+        messages.append("testAccuracy et trainAccuracy doivent être des fractions entre 0 et 1 (pas des pourcentages).")
+    elif abs(reported - accuracy) > 1.5 / max(1, len(facts["test_input"])):
+        score *= 0.75
+        messages.append(f"testAccuracy vaut {reported:.1%} mais le réseau final obtient {accuracy:.1%} : "
+                        "calculez-la avec les paramètres après la dernière mise à jour.")
+    return Result("entraînement", round(TRAINING_POINTS * score, 2), TRAINING_POINTS, messages)
+
+
+# ------------------------------------------------------------------ entry points
+
+
+def check(name: str, namespace: dict[str, Any], seed: int = 0) -> Result:
+    """Result of one exercise for the notebook whose globals are `namespace`."""
+    if name == "training":
+        return judge_training(observe_training(namespace))
+    fn = namespace.get(name)
+    return checking.check(SPECS[name], checking.isolate(fn, REFERENCE) if callable(fn) else fn, seed)
+
+
+def grade(name: str, namespace: dict[str, Any], seed: int = 0) -> float:
+    """Prints the French verdict of one exercise and returns its points (nbgrader's partial credit)."""
+    result = check(name, namespace, seed)
+    print(result.report())
+    return result.points

@@ -1,0 +1,41 @@
+"""nbgrader configuration of the course (instructor side: generate, autograde, feedback, export)."""
+
+c = get_config()  # noqa: F821 - provided by nbgrader
+
+c.CourseDirectory.course_id = "dl-from-scratch"
+c.CourseDirectory.source_directory = "source"
+c.CourseDirectory.release_directory = "release"
+
+# Student-facing stubs are in French.
+c.ClearSolutions.code_stub = {"python": "# VOTRE CODE ICI\nraise NotImplementedError()"}
+c.ClearSolutions.text_stub = "VOTRE RÉPONSE ICI"
+
+# Execution while grading. One cell may take at most `timeout` seconds (the training
+# of TP 9 takes a few seconds; 120 s leaves room on a loaded grading machine): an
+# infinite loop is interrupted and costs that cell only.
+c.Execute.timeout = 120
+c.Execute.interrupt_on_timeout = True
+
+# A test cell's points come from the verdict the checks print and return; nbgrader
+# would give 0 to a cell with *any* stderr output (a torch warning, a tqdm bar,
+# a student's print to stderr), so stderr is dropped before grades are computed.
+c.IgnorePattern.enabled = True
+c.IgnorePattern.pattern = r"[\s\S]"
+
+from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor  # noqa: E402
+from nbgrader.preprocessors import (  # noqa: E402
+    AssignLatePenalties, CheckCellMetadata, ClearHiddenTests, GetGrades, IgnorePattern, LimitOutput, SaveAutoGrades)
+
+from autograder.nbgrader_ext import ResilientExecute  # noqa: E402
+
+# nbgrader's default list, with an Execute that survives a dying kernel.
+c.Autograde.autograde_preprocessors = [
+    ResilientExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
+    AssignLatePenalties, CheckCellMetadata,
+]
+c.ResilientExecute.timeout = c.Execute.timeout
+c.ResilientExecute.interrupt_on_timeout = True
+
+# Feedback shows the French verdicts printed by the checks, not the hidden test code.
+c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+c.ClearHiddenTests.enforce_metadata = False

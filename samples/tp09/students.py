@@ -1,0 +1,46 @@
+"""The sample class of TP 9 graded by `make demo`.
+
+Each student is a mapping {grade_id: source} laid over the reference solution;
+`None` is a student who handed in the release untouched.
+"""
+
+STUDENTS = {
+    # the reference solution, as a student would write it
+    "alice": {},
+    # weight gradient transposed (with a shape that still runs), mean instead of sum in the loss
+    "bastien": {
+        "loss": "def loss(v, t):\n    return torch.mean((t - v) ** 2)\n",
+        "backward_step": (
+            "def backward_step(xIn, w, s, dl_xOut):\n"
+            "    dl_s = dsigma(s) * dl_xOut\n"
+            "    return xIn.T @ dl_s, dl_s.sum(dim=0), dl_s @ w\n"
+        ),
+    },
+    # sigma' evaluated on the output, gradients rebound instead of accumulated in place
+    "chloe": {
+        "dsigma": "def dsigma(x):\n    return 1 - x ** 2\n",
+        "backward_pass": (
+            "def backward_pass(w1, b1, w2, b2, t, x, s1, x1, s2, x2, dl_dw1, dl_db1, dl_dw2, dl_db2):\n"
+            "    dl_w2, dl_b2, dl_x1 = backward_step(x1, w2, s2, dloss(x2, t))\n"
+            "    dl_w1, dl_b1, _ = backward_step(x, w1, s1, dl_x1)\n"
+            "    dl_dw1 = dl_dw1 + dl_w1\n"
+            "    dl_db1 = dl_db1 + dl_b1\n"
+            "    dl_dw2 = dl_dw2 + dl_w2\n"
+            "    dl_db2 = dl_db2 + dl_b2\n"
+        ),
+        "question_zeta": "Parce que tanh ne vaut jamais 1.",
+    },
+    # a Python loop, autograd used for dsigma, missing factor 2 in dloss
+    "damien": {
+        "sigma": "def sigma(x):\n    return torch.stack([torch.tanh(row) for row in x.reshape(-1, x.shape[-1])]).reshape(x.shape)\n",
+        "dsigma": (
+            "def dsigma(x):\n"
+            "    x = x.detach().clone().requires_grad_(True)\n"
+            "    torch.tanh(x).sum().backward()\n"
+            "    return x.grad\n"
+        ),
+        "dloss": "def dloss(v, t):\n    return v - t\n",
+    },
+    # handed in the release untouched
+    "emma": None,
+}
