@@ -113,15 +113,20 @@ class FunctionSpec:
 
 
 def has_python_loop(fn: Callable) -> bool:
-    """True when the function (or a comprehension/lambda inside it) contains a loop."""
-    loop_ops = {"FOR_ITER", "JUMP_BACKWARD", "JUMP_BACKWARD_NO_INTERRUPT", "JUMP_ABSOLUTE"}
+    """True when the function (or a comprehension/lambda inside it) contains a loop.
+
+    A loop is a `FOR_ITER` or any jump backwards in the bytecode (`while`).
+    """
+    jumps = set(dis.hasjrel) | set(dis.hasjabs)
     pending = [getattr(fn, "__code__", None)]
     while pending:
         code = pending.pop()
         if code is None:
             continue
-        if any(ins.opname in loop_ops for ins in dis.get_instructions(code)):
-            return True
+        for ins in dis.get_instructions(code):
+            if ins.opname == "FOR_ITER" or (ins.opcode in jumps and isinstance(ins.argval, int)
+                                            and ins.argval < ins.offset):
+                return True
         pending += [c for c in code.co_consts if isinstance(c, types.CodeType)]
     return False
 

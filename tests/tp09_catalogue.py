@@ -122,7 +122,7 @@ WRONG = [
                       "    dl_w2, dl_b2, dl_x1 = backward_step(x1, w2, s2, dloss(x2, t))\n"
                       "    dl_w1, dl_b1, _ = backward_step(x1, w1, s1, dl_x1)\n"
                       "    dl_dw1 += dl_w1\n    dl_db1 += dl_b1\n    dl_dw2 += dl_w2\n    dl_db2 += dl_b2",
-     "produit impossible"),
+     "vérifiez les entrées de chaque backward_step"),
 ]
 
 CORRECT = [

@@ -277,6 +277,8 @@ BACKWARD_PASS = FunctionSpec(
     error_hints=(("shapes cannot be multiplied", "produit impossible : la couche 2 prend x1, la couche 1 prend x, "
                   "et le gradient passe de la couche 2 à la couche 1 par dl_x1."),
                  ("output with shape", "un gradient est ajouté au mauvais tenseur (couche 1 ↔ couche 2) ?"),
+                 ("must match the size", "un gradient n'a pas la forme du paramètre auquel vous l'ajoutez : vérifiez "
+                  "les entrées de chaque backward_step (x pour la couche 1, x1 pour la couche 2)."),
                  *BROADCAST_HINTS),
 )
 
