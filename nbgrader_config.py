@@ -33,8 +33,8 @@ c.Autograde.autograde_preprocessors = [
     ResilientExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
     AssignLatePenalties, CheckCellMetadata,
 ]
-c.ResilientExecute.timeout = c.Execute.timeout
-c.ResilientExecute.interrupt_on_timeout = True
+# ResilientExecute is a subclass of Execute: it takes the Execute.* settings above
+# (and `--Execute.timeout=N` on the command line).
 
 # Feedback shows the French verdicts printed by the checks, not the hidden test code.
 c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]

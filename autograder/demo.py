@@ -17,6 +17,7 @@ from pathlib import Path
 import nbformat
 from nbgrader.api import Gradebook
 
+from autograder.release import environment
 from autograder.submissions import fill, solutions, write_submission
 
 REPO = Path(__file__).resolve().parent.parent
@@ -25,7 +26,9 @@ REPO = Path(__file__).resolve().parent.parent
 def nbgrader(course: Path, *args: str) -> int:
     """Runs one nbgrader command in the course directory; returns its exit code."""
     print(f"$ nbgrader {' '.join(args)}", flush=True)
-    return subprocess.run([sys.executable, "-m", "nbgrader", *args, "--log-level=WARN"], cwd=course).returncode
+    return subprocess.run([sys.executable, "-m", "nbgrader", *args, "--log-level=WARN"], cwd=course,
+                          env=environment()).returncode
+
 
 
 def prepare_course(course: Path, assignment: str) -> None:

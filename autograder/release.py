@@ -11,6 +11,7 @@ import argparse
 import ast
 import importlib
 import inspect
+import os
 import subprocess
 import sys
 import textwrap
@@ -18,6 +19,11 @@ from pathlib import Path
 from types import ModuleType
 
 import nbformat
+
+def environment() -> dict[str, str]:
+    """This interpreter's bin folder first on PATH: nbgrader runs `alembic` from there."""
+    return {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
+
 
 BEGIN, END = "### BEGIN SOLUTION", "### END SOLUTION"
 
@@ -62,7 +68,7 @@ def release(root: Path, assignment: str) -> None:
         if sync_notebook(notebook, reference):
             print(f"updated solutions in {notebook.relative_to(root)}")
     subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", assignment, "--force", "--no-db",
-                    "--log-level=ERROR"], cwd=root, check=True)
+                    "--log-level=ERROR"], cwd=root, check=True, env=environment())
     print(f"release/{assignment}/ regenerated")
 
 
