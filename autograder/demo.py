@@ -26,7 +26,8 @@ REPO = Path(__file__).resolve().parent.parent
 def nbgrader(course: Path, *args: str) -> int:
     """Runs one nbgrader command in the course directory; returns its exit code."""
     print(f"$ nbgrader {' '.join(args)}", flush=True)
-    return subprocess.run([sys.executable, "-m", "nbgrader", *args, "--log-level=WARN"], cwd=course,
+    args = args if any(a.startswith("--log-level") for a in args) else (*args, "--log-level=WARN")
+    return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course,
                           env=environment()).returncode
 
 
@@ -67,7 +68,7 @@ def score_table(course: Path, assignment: str) -> str:
             row = "".join(f" {grades[c.name].score:>{w}g}" for c, w in zip(cells, width))
             auto = sum(grades[c.name].score for c in cells)
             manual = [g for g in grades.values() if g.needs_manual_grade]
-            written = "à corriger" if manual else "corrigé"
+            written = "à corriger dans formgrader" if manual else "rien à corriger"
             lines.append(f"{student:10}{row} {auto:>5g}/{sum(c.max_score for c in cells):g}  {written}")
     return "\n".join(lines)
 
@@ -85,7 +86,9 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     hand_in(course, assignment, students)
     print(f"{len(students)} copies déposées dans {course / 'submitted'}", flush=True)
-    autograde_status = nbgrader(course, "autograde", assignment, "--force")
+    # nbgrader warns about every hidden-test cell whose checksum differs from the
+    # release (expected: the release has no hidden tests); errors still show.
+    autograde_status = nbgrader(course, "autograde", assignment, "--force", "--log-level=ERROR")
     nbgrader(course, "generate_feedback", assignment, "--force")
     nbgrader(course, "export", "--to", str(course / "grades.csv"))
 
