@@ -162,8 +162,6 @@ class _AutogradSpy(TorchFunctionMode):
         name = getattr(func, "__qualname__", None) or getattr(func, "__name__", "")
         if name in _AUTOGRAD_CALLS or kwargs.get("requires_grad") is True:
             self.used = True
-        if name == "Tensor.requires_grad.__set__" or (name == "__set__" and args[1:2] == (True,)):
-            self.used = True
         return func(*args, **kwargs)
 
 
@@ -196,11 +194,12 @@ def quiet():
         yield
 
 
-def _snapshot(value: Any) -> Any:
+def snapshot(value: Any) -> Any:
+    """A detached copy of a returned value (tensors cloned, tuples and lists as tuples)."""
     if isinstance(value, torch.Tensor):
         return value.detach().clone() if type(value) is torch.Tensor else value
     if isinstance(value, (tuple, list)):
-        return tuple(_snapshot(v) for v in value)
+        return tuple(snapshot(v) for v in value)
     return value
 
 
@@ -221,7 +220,7 @@ def observe(spec: FunctionSpec, fn: Callable | None, cases: Sequence[Case]) -> O
         with quiet(), autograd_watch() as spy:
             try:
                 out = spec.call(fn, args)
-                call.outputs = _snapshot(out) if isinstance(out, (tuple, list)) else (_snapshot(out),)
+                call.outputs = snapshot(out) if isinstance(out, (tuple, list)) else (snapshot(out),)
             except Exception as error:  # noqa: BLE001 - any student error becomes a fact
                 call.error = f"{type(error).__name__}: {error}".strip()
         call.autograd = spy.used

@@ -295,7 +295,7 @@ CHANCE_ACCURACY = 0.5       # and below this, no points
 def observe_training(namespace: dict[str, Any]) -> dict[str, Any]:
     """Facts about the trained network: parameters and the accuracies the notebook reports."""
     names = ("w1", "b1", "w2", "b2", "test_input", "test_target", "trainAccuracy", "testAccuracy")
-    return {name: checking._snapshot(namespace.get(name)) for name in names}
+    return {name: checking.snapshot(namespace.get(name)) for name in names}
 
 
 def _accuracy(params: dict[str, Any]) -> float:
