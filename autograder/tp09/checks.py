@@ -51,8 +51,9 @@ def _layer_cases(gen: torch.Generator) -> list[Case]:
         xIn, w, b = _randn(gen, batch, nb_in), _randn(gen, nb_out, nb_in, scale=0.5), _randn(gen, nb_out)
         s = F.linear(xIn, w, b)
         dl_xOut = _randn(gen, batch, nb_out)
-        cases.append(Case(f"{label.split(',')[0]}, lot {batch}, {nb_in}→{nb_out}", {"xIn": xIn.to(dtype), "w": w.to(dtype), "b": b.to(dtype), "s": s.to(dtype),
-                                  "dl_xOut": dl_xOut.to(dtype)}, dtype))
+        inputs = {"xIn": xIn, "w": w, "b": b, "s": s, "dl_xOut": dl_xOut}
+        label = f"{label.split(',')[0]}, lot {batch}, {nb_in}→{nb_out}"
+        cases.append(Case(label, {k: v.to(dtype) for k, v in inputs.items()}, dtype))
     return cases
 
 
