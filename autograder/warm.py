@@ -1,0 +1,169 @@
+"""Warm kernels: IPython kernels forked from a process that has already imported the heavy modules.
+
+Starting a kernel and importing torch, scikit-learn and matplotlib costs seconds per
+submission. A *zygote* process imports them once (and nothing else runs in it);
+each kernel is a fresh `fork()` of it, used for one notebook and then killed:
+
+* the forked kernel has the zygote's imported modules, and no user state — the zygote
+  never runs student code;
+* what a submission does happens in its own process, invisible to the others;
+* random generators are reseeded in every fork, as a fresh interpreter would be.
+
+jupyter_client starts kernels through a *kernel provisioner*; `WarmProvisioner`
+(entry point `autograder-warm`) asks the zygote for a fork instead of `Popen`. It is
+selected with `JUPYTER_DEFAULT_PROVISIONER_NAME=autograder-warm` in the grading
+workers only; everything else in nbgrader's pipeline is unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from typing import Any
+
+from jupyter_client.provisioning import LocalProvisioner
+
+PROVISIONER_NAME = "autograder-warm"
+PRELOAD = ("numpy", "torch", "sklearn.datasets", "sklearn.model_selection", "sklearn.metrics",
+           "matplotlib.pyplot", "ipykernel.kernelapp", "ipykernel.ipkernel", "matplotlib_inline.backend_inline")
+SINGLE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
+                                        "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")}
+
+
+# ------------------------------------------------------------------ zygote side
+
+
+def _run_kernel(request: dict[str, Any]) -> None:
+    """In the forked child: become the kernel that `python -m ipykernel_launcher ARGS` would be."""
+    import random
+    import runpy
+
+    os.setsid()
+    os.environ.clear()
+    os.environ.update(request["env"])
+    os.chdir(request["cwd"])
+    devnull = os.open(os.devnull, os.O_RDWR)
+    os.dup2(devnull, 0)
+    os.dup2(devnull, 1)  # the zygote's stdout is its pipe to the grader
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    random.seed()
+    if "numpy" in sys.modules:
+        sys.modules["numpy"].random.seed()
+    sys.argv = ["ipykernel_launcher", *request["args"]]
+    sys.path[0] = request["cwd"]
+    runpy.run_module("ipykernel_launcher", run_name="__main__", alter_sys=True)
+
+
+def zygote_main() -> None:
+    """Imports the heavy modules, then forks one kernel per request read on stdin."""
+    import importlib
+
+    for name in PRELOAD:
+        importlib.import_module(name)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the system
+    out = sys.stdout
+    out.write("ready\n")
+    out.flush()
+    for line in sys.stdin:
+        request = json.loads(line)
+        pid = os.fork()
+        if pid == 0:
+            try:
+                _run_kernel(request)
+            finally:
+                os._exit(0)
+        out.write(json.dumps({"pid": pid}) + "\n")
+        out.flush()
+
+
+# ------------------------------------------------------------------ grader side
+
+
+class Zygote:
+    """A zygote process of this worker; `spawn` returns the pid of a new kernel."""
+
+    _current: "Zygote | None" = None
+
+    def __init__(self, python: str = sys.executable):
+        env = {**os.environ, **SINGLE_THREAD, "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+        self.process = subprocess.Popen([python, "-m", "autograder.warm"], stdin=subprocess.PIPE,
+                                        stdout=subprocess.PIPE, text=True, env=env)
+        if self.process.stdout.readline().strip() != "ready":
+            raise RuntimeError("the warm-kernel zygote did not start")
+
+    @classmethod
+    def current(cls) -> "Zygote":
+        if cls._current is None or cls._current.process.poll() is not None:
+            cls._current = cls()
+        return cls._current
+
+    def spawn(self, args: list[str], env: dict[str, str], cwd: str) -> int:
+        self.process.stdin.write(json.dumps({"args": args, "env": env, "cwd": cwd}) + "\n")
+        self.process.stdin.flush()
+        return json.loads(self.process.stdout.readline())["pid"]
+
+    def close(self) -> None:
+        self.process.kill()
+        self.process.wait()
+
+
+class ForkedKernel:
+    """The `Popen`-like handle LocalProvisioner expects, for a process that is not our child."""
+
+    stdin = stdout = stderr = None
+
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        if self.returncode is None:
+            try:
+                os.kill(self.pid, 0)
+            except ProcessLookupError:
+                self.returncode = -1  # the zygote reaped it: its exit status is not ours to read
+        return self.returncode
+
+    def wait(self, timeout: float | None = None) -> int:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.poll() is None:
+            if deadline is not None and time.monotonic() > deadline:
+                raise subprocess.TimeoutExpired(str(self.pid), timeout)
+            time.sleep(0.02)
+        return self.returncode
+
+    def send_signal(self, signum: int) -> None:
+        try:
+            os.kill(self.pid, signum)
+        except ProcessLookupError:
+            pass
+
+    def terminate(self) -> None:
+        self.send_signal(signal.SIGTERM)
+
+    def kill(self) -> None:
+        self.send_signal(signal.SIGKILL)
+
+
+class WarmProvisioner(LocalProvisioner):
+    """Starts `python -m ipykernel_launcher …` kernels as forks of the worker's zygote."""
+
+    async def launch_kernel(self, cmd: list[str], **kwargs: Any):
+        if cmd[1:3] != ["-m", "ipykernel_launcher"]:  # not a Python kernel of ours: start it normally
+            return await super().launch_kernel(cmd, **kwargs)
+        env = {k: str(v) for k, v in (kwargs.get("env") or os.environ).items()}
+        cwd = str(kwargs.get("cwd") or os.getcwd())
+        pid = Zygote.current().spawn(cmd[3:], env, cwd)
+        self.process = ForkedKernel(pid)
+        self.pid = self.pgid = pid
+        self.cwd = cwd
+        return self.connection_info
+
+
+if __name__ == "__main__":
+    zygote_main()

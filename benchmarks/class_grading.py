@@ -1,0 +1,100 @@
+"""Grading a class of TP 9: plain sequential `nbgrader autograde` against `autograder grade`.
+
+Builds one course with N submissions (the sample class, repeated), then, in one run
+and alternately, grades it R times with each command from scratch (gradebook and
+autograded/ removed), checks that both give identical scores cell by cell, and prints
+medians and their ratio. `autograder grade` also writes feedback, the CSV exports and
+the class report; the baseline only autogrades.
+
+    .venv/bin/python benchmarks/class_grading.py [--submissions 24] [--repeat 3] [--jobs 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import runpy
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from nbgrader.api import Gradebook
+
+from autograder.demo import hand_in, nbgrader, prepare_course
+from autograder.release import environment
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def make_class(course: Path, n: int) -> None:
+    prepare_course(course, "tp09")
+    nbgrader(course, "generate_assignment", "tp09", "--force")
+    sample = runpy.run_path(str(REPO / "samples" / "tp09" / "students.py"))["STUDENTS"]
+    names = list(sample)
+    hand_in(course, "tp09", {f"s{i:03d}_{names[i % len(names)]}": sample[names[i % len(names)]] for i in range(n)})
+
+
+def reset(course: Path) -> None:
+    """Back to a course where nothing is graded yet (the assignment stays in the gradebook)."""
+    for folder in ("autograded", "feedback"):
+        shutil.rmtree(course / folder, ignore_errors=True)
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        for student in list(gb.students):
+            gb.remove_student(student.id)
+
+
+def scores(course: Path) -> dict[str, dict[str, float]]:
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        return {s.id: {g.name: g.score for sub in [gb.find_submission("tp09", s.id)] for nb in sub.notebooks
+                       for g in nb.grades} for s in gb.students}
+
+
+def timed(command: list[str], course: Path) -> float:
+    start = time.perf_counter()
+    subprocess.run(command, cwd=course, env=environment(), check=False,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--submissions", type=int, default=24)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "class_grading.json")
+    args = parser.parse_args()
+    bin_dir = Path(sys.executable).parent
+    commands = {
+        "nbgrader autograde (sequential)": [sys.executable, "-m", "nbgrader", "autograde", "tp09", "--force"],
+        f"autograder grade --jobs {args.jobs}": [str(bin_dir / "autograder"), "grade", "tp09", "--force",
+                                                 "--jobs", str(args.jobs)],
+    }
+    times: dict[str, list[float]] = {name: [] for name in commands}
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        course = Path(tmp) / "course"
+        make_class(course, args.submissions)
+        for _ in range(args.repeat):
+            for name, command in commands.items():
+                reset(course)
+                seconds = timed(command, course)
+                times[name].append(seconds)
+                results[name] = scores(course)
+                print(f"{name:36} {seconds:7.1f} s", flush=True)
+    (baseline, ours) = commands
+    identical = results[baseline] == results[ours] and len(results[ours]) == args.submissions
+    medians = {name: statistics.median(values) for name, values in times.items()}
+    print(f"\n{args.submissions} submissions, medians of {args.repeat} runs:")
+    for name, value in medians.items():
+        print(f"  {name:36} {value:7.1f} s  ({value / args.submissions:.2f} s per submission)")
+    print(f"  speed-up: {medians[baseline] / medians[ours]:.1f}×   identical scores: {identical}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"runs": times, "medians": medians, "identical_scores": identical}, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,148 @@
+"""`autograder grade`: same scores as nbgrader, in parallel, through bad submissions, with exports and report."""
+
+import csv
+import json
+import shutil
+
+import nbformat
+import pytest
+from nbgrader.api import Gradebook
+
+from autograder import cli
+from autograder.demo import hand_in, nbgrader, prepare_course
+from tp09_catalogue import WRONG
+
+pytestmark = [pytest.mark.tp09, pytest.mark.slow]
+
+CATALOGUE = {f"wrong{i:02d}": {name: source} for i, (name, source, _) in enumerate(WRONG) if i % 7 == 0}
+CLASS = {
+    "ref": {},
+    "untouched": None,
+    **CATALOGUE,
+    "renamed": {"sigma": "def sigmoid_tanh(x):\n    return torch.tanh(x)"},
+    "crash": {"backward_step": "import os\nos._exit(1)"},
+    "forever": {"training": "while True:\n    pass"},
+}
+
+
+def course_with(tmp_path, students, timeout=40):
+    course = tmp_path / "course"
+    prepare_course(course, "tp09")
+    with open(course / "nbgrader_config.py", "a") as f:
+        f.write(f"\nc.Execute.timeout = {timeout}\n")
+    assert nbgrader(course, "generate_assignment", "tp09", "--force") == 0
+    hand_in(course, "tp09", students)
+    return course
+
+
+def gradebook(course):
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        return {s.id: {g.name: g.score for sub in gb.find_assignment("tp09").submissions if sub.student_id == s.id
+                       for nb in sub.notebooks for g in nb.grades} for s in gb.students}
+
+
+def forget_grades(course):
+    for folder in ("autograded", "feedback"):
+        shutil.rmtree(course / folder, ignore_errors=True)
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        for student in list(gb.students):
+            gb.remove_student(student.id)
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    """The same class graded by sequential nbgrader, then by `autograder grade --jobs 3`."""
+    course = course_with(tmp_path_factory.mktemp("class"), CLASS)
+    assert nbgrader(course, "autograde", "tp09") == 0
+    sequential = gradebook(course)
+    forget_grades(course)
+    status = cli.main(["grade", "tp09", "--jobs", "3", "--course", str(course)])
+    return course, sequential, gradebook(course), status
+
+
+def test_scores_are_identical_to_sequential_nbgrader_cell_by_cell(graded):
+    course, sequential, parallel, status = graded
+    assert status == 0
+    assert set(parallel) == set(CLASS)
+    assert parallel == sequential
+
+
+def test_no_grade_lost_or_duplicated_under_concurrency(graded):
+    course, _, parallel, _ = graded
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        submissions = gb.find_assignment("tp09").submissions
+        assert sorted(s.student_id for s in submissions) == sorted(CLASS)
+        cells = {c.name for nb in gb.find_assignment("tp09").notebooks for c in nb.grade_cells}
+        for sub in submissions:
+            assert sorted(g.name for nb in sub.notebooks for g in nb.grades) == sorted(cells)
+
+
+def test_bad_submissions_cost_only_what_they_break(graded):
+    _, _, parallel, _ = graded
+    assert parallel["ref"]["test_training"] == 3 and sum(parallel["ref"].values()) == 16
+    assert parallel["renamed"]["test_sigma"] == 0 and parallel["renamed"]["test_dsigma"] == 1
+    assert parallel["crash"]["test_forward_pass"] == 1 and parallel["crash"]["test_backward_step"] == 0
+    assert parallel["forever"]["test_training"] == 0 and parallel["forever"]["test_backward_pass"] == 3
+
+
+def test_exports_hold_the_gradebook_totals(graded):
+    course, _, parallel, _ = graded
+    with open(course / "moodle-tp09.csv", newline="", encoding="utf-8") as f:
+        rows = {r["identifiant"]: r for r in csv.DictReader(f)}
+    with open(course / "grades.csv", newline="") as f:
+        nbgrader_rows = {r["student_id"]: r for r in csv.DictReader(f)}
+    assert set(rows) == set(nbgrader_rows) == set(CLASS)
+    for student, cells in parallel.items():
+        assert float(rows[student]["tp09 (/19)"]) == pytest.approx(sum(cells.values()))
+        assert float(nbgrader_rows[student]["score"]) == pytest.approx(sum(cells.values()))
+
+
+def test_feedback_is_written_for_every_graded_student(graded):
+    course, *_ = graded
+    for student in CLASS:
+        page = next((course / "feedback" / student / "tp09").glob("*.html")).read_text()
+        assert "BEGIN HIDDEN TESTS" not in page and "point(s)" in page
+
+
+def test_class_report_names_what_the_class_got_wrong(graded):
+    course, *_ = graded
+    page = (course / "rapport-tp09.html").read_text(encoding="utf-8")
+    assert page.count("data:image/png;base64,") == 2 and "<script" not in page
+    for student, answers in CATALOGUE.items():
+        name, source = next(iter(answers.items()))
+        message = next(m for n, s, m in WRONG if s == source)
+        assert message.replace("'", "&#x27;") in page or message in page, message
+    assert "temps dépassé" in page and "noyau arrêté" in page
+
+
+def test_unchanged_submissions_are_skipped_and_changed_ones_regraded(graded, capsys):
+    course, *_ = graded
+    assert cli.main(["grade", "tp09", "--course", str(course)]) == 0
+    assert "0 copie(s) notée(s), " in capsys.readouterr().out
+    path = next((course / "submitted" / "untouched" / "tp09").glob("*.ipynb"))
+    nb = nbformat.read(path, as_version=4)
+    sigma = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "sigma")
+    sigma.source = "def sigma(x):\n    return torch.tanh(x)"
+    nbformat.write(nb, path)
+    assert cli.main(["grade", "tp09", "--course", str(course)]) == 0
+    assert "1 copie(s) notée(s)" in capsys.readouterr().out
+    assert gradebook(course)["untouched"]["test_sigma"] == 1
+
+
+def test_unreadable_and_gutted_submissions_are_reported_and_the_class_is_graded(tmp_path, capsys):
+    course = course_with(tmp_path, {"ok": {}, "gutted": {}, "garbage": {}})
+    garbage = next((course / "submitted" / "garbage" / "tp09").glob("*.ipynb"))
+    garbage.write_text("{ ceci n'est pas du JSON")
+    gutted = next((course / "submitted" / "gutted" / "tp09").glob("*.ipynb"))
+    nb = nbformat.read(gutted, as_version=4)
+    nb.cells = [c for c in nb.cells if not c.metadata.get("nbgrader", {}).get("grade_id", "").startswith("test_")]
+    nbformat.write(nb, gutted)
+    status = cli.main(["grade", "tp09", "--course", str(course), "--jobs", "2"])
+    out = capsys.readouterr().out
+    assert status == 1 and "ÉCHEC garbage" in out
+    scores = gradebook(course)
+    assert sum(scores["ok"].values()) == 16
+    assert not any(scores["garbage"].values()) and not any(scores["gutted"].values())
+    page = (course / "rapport-tp09.html").read_text(encoding="utf-8")
+    assert "garbage" in page and "copie non notée" in page and "cellule de test absente" in page
+    json.dumps(scores)  # the gradebook is still readable
