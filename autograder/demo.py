@@ -2,7 +2,8 @@
 
 Builds `demo-course/` (a course directory like the repository: source/ and
 nbgrader_config.py), hands in the sample class, then runs nbgrader:
-generate_assignment → autograde → generate_feedback → export, and prints the scores.
+generate_assignment, then `autograder grade` (nbgrader's Autograde and feedback in
+parallel, grades.csv, Moodle CSV, class report), and prints the scores.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 import nbformat
 from nbgrader.api import Gradebook
 
+from autograder import cli
 from autograder.release import environment
 from autograder.submissions import fill, solutions, write_submission
 
@@ -86,12 +88,10 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     hand_in(course, assignment, students)
     print(f"{len(students)} copies déposées dans {course / 'submitted'}", flush=True)
-    # nbgrader warns about every hidden-test cell whose checksum differs from the
-    # release (expected: the release has no hidden tests); errors still show.
-    autograde_status = nbgrader(course, "autograde", assignment, "--force", "--log-level=ERROR")
-    nbgrader(course, "generate_feedback", assignment, "--force")
-    nbgrader(course, "export", "--to", str(course / "grades.csv"))
-
+    # nbgrader's Autograde and feedback on every copy, in parallel, then grades.csv,
+    # the Moodle CSV and the class report (`autograder grade`, see autograder/grading.py).
+    print(f"$ autograder grade {assignment}", flush=True)
+    autograde_status = cli.main(["grade", assignment, "--course", str(course)])
     print("\n" + score_table(course, assignment) + "\n")
     print("Fichiers produits :")
     for label, path in [
@@ -102,11 +102,13 @@ def main(argv: list[str] | None = None) -> int:
         ("copies corrigées (exécutées)", course / "autograded" / "<étudiant>" / assignment),
         ("retours HTML pour les étudiants", course / "feedback" / "<étudiant>" / assignment),
         ("carnet de notes nbgrader", course / "gradebook.db"),
-        ("notes exportées (CSV)", course / "grades.csv"),
+        ("notes exportées (CSV nbgrader)", course / "grades.csv"),
+        ("notes pour Moodle (CSV)", course / f"moodle-{assignment}.csv"),
+        ("rapport de classe (HTML)", course / f"rapport-{assignment}.html"),
     ]:
         print(f"  {label:34} {path}")
     if autograde_status:
-        print("\nnbgrader autograde a signalé des copies en erreur (messages ci-dessus).")
+        print("\ndes copies n'ont pas pu être notées (messages ci-dessus).")
     return 0
 
 
