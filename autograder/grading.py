@@ -92,6 +92,14 @@ def up_to_date(course: Path, assignment: str, student: str, submitted: Path) -> 
     return mark.exists() and mark.read_text() == fingerprint(submitted)
 
 
+def _result(future, student: str) -> Outcome:
+    """A worker that died (killed, out of memory) is one failed submission, not a failed class."""
+    try:
+        return future.result()
+    except Exception as error:  # noqa: BLE001
+        return Outcome(student, False, 0.0, error=f"worker lost: {type(error).__name__}: {error}")
+
+
 def prepare_gradebook(course: Path, assignment: str, students: list[str]) -> None:
     """Creates the gradebook, checks the assignment is there, adds missing students: all writes in one process."""
     with Gradebook(db_url(course)) as gb:
@@ -128,7 +136,7 @@ def _init_worker(course: str) -> None:
     _API = NbGraderAPI(CourseDirectory(config=config), config=config)
 
 
-def _grade_one(assignment: str, student: str, submitted: str) -> Outcome:
+def _grade_one(assignment: str, student: str, files_fingerprint: str) -> Outcome:
     start = time.perf_counter()
     try:
         result = _API.autograde(assignment, student, force=True, create=False)
@@ -140,7 +148,7 @@ def _grade_one(assignment: str, student: str, submitted: str) -> Outcome:
         feedback = _API.generate_feedback(assignment, student, force=True)
         if not feedback["success"]:
             outcome.error = "feedback: " + (feedback.get("error") or feedback.get("log") or "")
-        (autograded_folder(_COURSE, assignment, student) / FINGERPRINT).write_text(fingerprint(Path(submitted)))
+        (autograded_folder(_COURSE, assignment, student) / FINGERPRINT).write_text(files_fingerprint)
     outcome.seconds = time.perf_counter() - start
     return outcome
 
@@ -169,10 +177,11 @@ def grade(course: Path, assignment: str, *, jobs: int | None = None, students: l
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
     with ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_init_worker,
                              initargs=(str(course),)) as pool:
-        futures = [pool.submit(_grade_one, assignment, s, str(p)) for s, p in todo.items()]
+        # fingerprints are taken before grading: a copy handed in again meanwhile is graded next time
+        futures = {pool.submit(_grade_one, assignment, s, fingerprint(p)): s for s, p in todo.items()}
         bar = tqdm(total=len(futures), unit="copie", desc=f"{assignment} ({jobs} processus)", disable=not progress)
         for future in as_completed(futures):
-            run.graded.append(future.result())
+            run.graded.append(_result(future, futures[future]))
             bar.set_postfix(échecs=len(run.failed))
             bar.update()
         bar.close()

@@ -10,15 +10,17 @@ from nbgrader.api import Gradebook
 
 from autograder import cli
 from autograder.demo import hand_in, nbgrader, prepare_course
-from tp09_catalogue import WRONG
+from tp09_catalogue import CORRECT, WRONG
 
 pytestmark = [pytest.mark.tp09, pytest.mark.slow]
 
 CATALOGUE = {f"wrong{i:02d}": {name: source} for i, (name, source, _) in enumerate(WRONG) if i % 7 == 0}
+ALTERNATIVES = {f"correct{i:02d}": {name: source} for i, (name, source) in enumerate(CORRECT) if i % 10 == 0}
 CLASS = {
     "ref": {},
     "untouched": None,
     **CATALOGUE,
+    **ALTERNATIVES,
     "renamed": {"sigma": "def sigmoid_tanh(x):\n    return torch.tanh(x)"},
     "crash": {"backward_step": "import os\nos._exit(1)"},
     "forever": {"training": "while True:\n    pass"},
@@ -80,6 +82,7 @@ def test_no_grade_lost_or_duplicated_under_concurrency(graded):
 def test_bad_submissions_cost_only_what_they_break(graded):
     _, _, parallel, _ = graded
     assert parallel["ref"]["test_training"] == 3 and sum(parallel["ref"].values()) == 16
+    assert all(sum(parallel[s].values()) == 16 for s in ALTERNATIVES)
     assert parallel["renamed"]["test_sigma"] == 0 and parallel["renamed"]["test_dsigma"] == 1
     assert parallel["crash"]["test_forward_pass"] == 1 and parallel["crash"]["test_backward_step"] == 0
     assert parallel["forever"]["test_training"] == 0 and parallel["forever"]["test_backward_pass"] == 3
@@ -127,6 +130,8 @@ def test_unchanged_submissions_are_skipped_and_changed_ones_regraded(graded, cap
     assert cli.main(["grade", "tp09", "--course", str(course)]) == 0
     assert "1 copie(s) notée(s)" in capsys.readouterr().out
     assert gradebook(course)["untouched"]["test_sigma"] == 1
+    assert cli.main(["grade", "tp09", "--course", str(course), "--student", "ref", "--force"]) == 0
+    assert "1 copie(s) notée(s)" in capsys.readouterr().out
 
 
 def test_unreadable_and_gutted_submissions_are_reported_and_the_class_is_graded(tmp_path, capsys):
