@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv release demo test lab benchmark clean
+.PHONY: venv release demo test lab benchmark benchmark-class clean
 
 venv: $(STAMP)
 
@@ -32,6 +32,10 @@ lab: venv
 ## Notebook speed, alone and beside a busy process (writes benchmarks/results/).
 benchmark: venv
 	$(PY) benchmarks/notebook_speed.py
+
+## Class grading: sequential nbgrader against autograder grade (medians of 3 runs).
+benchmark-class: venv
+	$(PY) benchmarks/class_grading.py --class typical --repeat 3 --jobs 2
 
 clean:
 	rm -rf $(VENV) demo-course build *.egg-info
