@@ -17,6 +17,7 @@ from nbgrader.api import Gradebook, MissingEntry
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 PROBLEM_ERRORS = {"CellTimeoutError": "temps dépassé", "KernelMort": "noyau arrêté"}
 
@@ -112,6 +113,7 @@ def render(assignment: str, outcomes: list[StudentOutcome]) -> str:
         fig, ax = plt.subplots(figsize=(6, 3))
         ax.hist(autos, bins=min(20, max(5, len(set(autos)))), range=(0, auto_max), color="#4477aa")
         ax.set(xlabel=f"note automatique (/{auto_max:g})", ylabel="copies", title="Distribution des notes")
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         parts.append(_figure(fig))
 
         rates = [sum(o.cells[n].score == o.cells[n].max_score for o in graded if n in o.cells) / len(graded)
