@@ -19,6 +19,7 @@ import nbformat
 from nbgrader.api import Gradebook
 
 from autograder import cli
+from autograder.grading import db_url
 from autograder.release import environment
 from autograder.submissions import fill, solutions, write_submission
 
@@ -31,7 +32,6 @@ def nbgrader(course: Path, *args: str) -> int:
     args = args if any(a.startswith("--log-level") for a in args) else (*args, "--log-level=WARN")
     return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course,
                           env=environment()).returncode
-
 
 
 def prepare_course(course: Path, assignment: str) -> None:
@@ -54,7 +54,7 @@ def hand_in(course: Path, assignment: str, students: dict[str, dict | None]) -> 
 
 def score_table(course: Path, assignment: str) -> str:
     """One line per student: automatic points per test cell, total, and what is left to grade by hand."""
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+    with Gradebook(db_url(course)) as gb:
         cells = [c for nb in gb.find_assignment(assignment).notebooks for c in nb.grade_cells if c.cell_type == "code"]
         names = [c.name.removeprefix("test_") for c in cells]
         width = [max(len(n), 5) for n in names]

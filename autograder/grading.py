@@ -40,7 +40,6 @@ class Outcome:
     success: bool
     seconds: float
     error: str = ""
-    log: str = ""
 
 
 @dataclass
@@ -92,14 +91,6 @@ def up_to_date(course: Path, assignment: str, student: str, submitted: Path) -> 
     return mark.exists() and mark.read_text() == fingerprint(submitted)
 
 
-def _result(future, student: str) -> Outcome:
-    """A worker that died (killed, out of memory) is one failed submission, not a failed class."""
-    try:
-        return future.result()
-    except Exception as error:  # noqa: BLE001
-        return Outcome(student, False, 0.0, error=f"worker lost: {type(error).__name__}: {error}")
-
-
 def prepare_gradebook(course: Path, assignment: str, students: list[str]) -> None:
     """Creates the gradebook, checks the assignment is there, adds missing students: all writes in one process."""
     with Gradebook(db_url(course)) as gb:
@@ -142,8 +133,7 @@ def _grade_one(assignment: str, student: str, files_fingerprint: str) -> Outcome
         result = _API.autograde(assignment, student, force=True, create=False)
     except Exception as error:  # noqa: BLE001 - a submission never stops the class
         return Outcome(student, False, time.perf_counter() - start, error=f"{type(error).__name__}: {error}")
-    outcome = Outcome(student, bool(result["success"]), 0.0,
-                      error=result.get("error") or "", log=result.get("log") or "")
+    outcome = Outcome(student, bool(result["success"]), 0.0, error=result.get("error") or "")
     if outcome.success:
         feedback = _API.generate_feedback(assignment, student, force=True)
         if not feedback["success"]:
@@ -154,6 +144,14 @@ def _grade_one(assignment: str, student: str, files_fingerprint: str) -> Outcome
 
 
 # ------------------------------------------------------------------ driver
+
+
+def _result(future, student: str) -> Outcome:
+    """A worker that died (killed, out of memory) is one failed submission, not a failed class."""
+    try:
+        return future.result()
+    except Exception as error:  # noqa: BLE001
+        return Outcome(student, False, 0.0, error=f"worker lost: {type(error).__name__}: {error}")
 
 
 def grade(course: Path, assignment: str, *, jobs: int | None = None, students: list[str] | None = None,

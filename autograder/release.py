@@ -20,6 +20,7 @@ from types import ModuleType
 
 import nbformat
 
+
 def environment() -> dict[str, str]:
     """This interpreter's bin folder first on PATH: nbgrader runs `alembic` from there."""
     return {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}

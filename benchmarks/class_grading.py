@@ -25,6 +25,7 @@ from pathlib import Path
 from nbgrader.api import Gradebook
 
 from autograder.demo import hand_in, nbgrader, prepare_course
+from autograder.grading import db_url
 from autograder.release import environment
 
 REPO = Path(__file__).resolve().parent.parent
@@ -52,13 +53,13 @@ def reset(course: Path) -> None:
     """Back to a course where nothing is graded yet (the assignment stays in the gradebook)."""
     for folder in ("autograded", "feedback"):
         shutil.rmtree(course / folder, ignore_errors=True)
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+    with Gradebook(db_url(course)) as gb:
         for student in list(gb.students):
             gb.remove_student(student.id)
 
 
 def scores(course: Path) -> dict[str, dict[str, float]]:
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+    with Gradebook(db_url(course)) as gb:
         return {s.id: {g.name: g.score for sub in [gb.find_submission("tp09", s.id)] for nb in sub.notebooks
                        for g in nb.grades} for s in gb.students}
 

@@ -10,6 +10,7 @@ from nbgrader.api import Gradebook
 
 from autograder import cli
 from autograder.demo import hand_in, nbgrader, prepare_course
+from autograder.grading import db_url
 from tp09_catalogue import CORRECT, WRONG
 
 pytestmark = [pytest.mark.tp09, pytest.mark.slow]
@@ -38,7 +39,7 @@ def course_with(tmp_path, students, timeout=40):
 
 
 def gradebook(course):
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+    with Gradebook(db_url(course)) as gb:
         return {s.id: {g.name: g.score for sub in gb.find_assignment("tp09").submissions if sub.student_id == s.id
                        for nb in sub.notebooks for g in nb.grades} for s in gb.students}
 
@@ -46,7 +47,7 @@ def gradebook(course):
 def forget_grades(course):
     for folder in ("autograded", "feedback"):
         shutil.rmtree(course / folder, ignore_errors=True)
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+    with Gradebook(db_url(course)) as gb:
         for student in list(gb.students):
             gb.remove_student(student.id)
 
@@ -71,7 +72,7 @@ def test_scores_are_identical_to_sequential_nbgrader_cell_by_cell(graded):
 
 def test_no_grade_lost_or_duplicated_under_concurrency(graded):
     course, _, parallel, _ = graded
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+    with Gradebook(db_url(course)) as gb:
         submissions = gb.find_assignment("tp09").submissions
         assert sorted(s.student_id for s in submissions) == sorted(CLASS)
         cells = {c.name for nb in gb.find_assignment("tp09").notebooks for c in nb.grade_cells}

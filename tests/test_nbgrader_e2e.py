@@ -6,6 +6,7 @@ import pytest
 from nbgrader.api import Gradebook
 
 from autograder.demo import hand_in, nbgrader, prepare_course
+from autograder.grading import db_url
 
 pytestmark = [pytest.mark.tp09, pytest.mark.slow]
 
@@ -56,7 +57,7 @@ def course(tmp_path_factory):
 
 
 def cell_scores(course, student):
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+    with Gradebook(db_url(course)) as gb:
         sub = gb.find_submission("tp09", student)
         return {g.name: g.score for nb in sub.notebooks for g in nb.grades if g.name.startswith("test_")}
 
