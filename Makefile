@@ -4,14 +4,23 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv release demo test lab benchmark benchmark-class clean
+.PHONY: venv sandbox-tools release demo test lab benchmark benchmark-class clean
 
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(MAKE) --no-print-directory sandbox-tools
+	$(VENV)/bin/autograder install-kernels
 	touch $(STAMP)
+
+## bubblewrap, which sandboxes student kernels (Debian package; installed here when we are root).
+sandbox-tools:
+	@command -v bwrap >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; \
+	  else echo "bubblewrap is missing: sudo apt-get install bubblewrap (grading refuses to run without it)" >&2; exit 1; fi; }
 
 ## Regenerate the solution cells of source/ from the reference modules, then release/.
 release: venv

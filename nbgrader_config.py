@@ -16,6 +16,13 @@ c.ClearSolutions.text_stub = "VOTRE RÉPONSE ICI"
 c.Execute.timeout = 120
 c.Execute.interrupt_on_timeout = True
 
+# Every kernel nbgrader starts (autograde, validate) runs student code in a sandbox:
+# the kernel spec `autograder-sandbox` (installed by `autograder install-kernels`)
+# starts kernels through `autograder/sandbox.py`; see "Threat model" in the README.
+# Where bubblewrap cannot run, kernels refuse to start; `--SandboxProvisioner.unsafe=True`
+# runs them without isolation.
+c.Execute.kernel_name = "autograder-sandbox"
+
 # A test cell's points come from the verdict the checks print and return; nbgrader
 # would give 0 to a cell with *any* stderr output (a torch warning, a tqdm bar,
 # a student's print to stderr), so stderr is dropped before grades are computed.
@@ -26,12 +33,15 @@ from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPrep
 from nbgrader.preprocessors import (  # noqa: E402
     AssignLatePenalties, CheckCellMetadata, ClearHiddenTests, GetGrades, IgnorePattern, LimitOutput, SaveAutoGrades)
 
-from autograder.nbgrader_ext import ResilientExecute  # noqa: E402
+from autograder.nbgrader_ext import JudgeProbes, PlantProbes, ResilientExecute  # noqa: E402
 
-# nbgrader's default list, with an Execute that survives a dying kernel.
+# nbgrader's default list, with the hidden checks judged outside the student's kernel:
+# PlantProbes draws their inputs just before execution, JudgeProbes makes the verdicts
+# from what the kernel reported (see `autograder/nbgrader_ext.py`); and an Execute that
+# bounds output and survives a dying kernel.
 c.Autograde.autograde_preprocessors = [
-    ResilientExecute, IgnorePattern, ClearMetadataPreprocessor, LimitOutput, SaveAutoGrades,
-    AssignLatePenalties, CheckCellMetadata,
+    PlantProbes, ResilientExecute, JudgeProbes, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
+    SaveAutoGrades, AssignLatePenalties, CheckCellMetadata,
 ]
 # ResilientExecute is a subclass of Execute: it takes the Execute.* settings above
 # (and `--Execute.timeout=N` on the command line).

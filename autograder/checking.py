@@ -1,37 +1,39 @@
-"""Machinery shared by every TP's checks.
+"""Machinery shared by every TP's checks: requests, facts, and verdicts.
 
-A check runs in two separate steps:
+A check runs in three steps, two of them outside the student's kernel:
 
-* `observe` calls the student's function on drawn inputs and records plain facts
-  (inputs, outputs, exception, inputs modified in place, autograd used) — nothing
-  is judged there;
-* `judge` compares those facts with an oracle (torch autograd, float64) and turns
-  them into a `Result` with points and French messages.
+* `request` (grader) draws the inputs of each case from a seed and says how to call
+  the function;
+* `autograder.probe.observe` (kernel) calls the student's function on them and
+  reports plain facts: outputs, exception, inputs modified in place, a trace of what
+  ran — nothing is judged there;
+* `observation` + `judge` (grader) read those facts defensively and compare them with
+  an oracle (torch autograd, float64), giving a `Result` with points and French messages.
 
-Keeping the two apart lets the judging move out of the student's kernel later.
+`check` runs the three in one process, for tests and for the instructor's notebook.
 """
 
 from __future__ import annotations
 
-import contextlib
-import dis
-import io
 import math
-import os
-import types
-import warnings
+import secrets
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-import numpy
 import torch
-import torch.autograd
-import torch.autograd.graph
-from torch.overrides import TorchFunctionMode
+
+from autograder import probe
 
 LOOP_PENALTY = 0.25
 MUTATION_PENALTY = 0.25
 TOLERANCES = {torch.float64: (1e-6, 1e-8), torch.float32: (1e-4, 1e-5)}  # (rtol, atol)
+# Evidence of autograd in a trace: C functions called from Python, and backward kernels.
+AUTOGRAD_CALLS = frozenset({"run_backward", "_grad_increment_nesting", "_jvp_increment_nesting",
+                            "_enter_dual_level", "_make_dual", "requires_grad_", "_set_requires_grad"})
+# Calls that switch the trace off or move work where it cannot see.
+EVASION_CALLS = frozenset({"setprofile", "settrace", "_pop_torch_dispatch_stack", "_set_torch_dispatch_mode",
+                           "_pop_torch_function_stack", "start_new_thread", "fork", "fork_exec", "posix_spawn",
+                           "system", "execv", "execve", "spawnv"})
 
 
 # --------------------------------------------------------------------------- data
@@ -56,6 +58,7 @@ class Call:
     mutated: list[str] = field(default_factory=list)
     after: dict[str, torch.Tensor] = field(default_factory=dict)
     autograd: bool = False
+    evasions: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -102,169 +105,87 @@ class FunctionSpec:
     points: float
     outputs: tuple[str, ...]  # names of the returned (or accumulated) tensors
     cases: Callable[[torch.Generator], list[Case]]
-    call: Callable[[Callable, dict[str, torch.Tensor]], Any]
+    arguments: tuple[str, ...]  # inputs passed positionally, in this order
     oracle: Callable[[dict[str, torch.Tensor]], tuple]  # float64 inputs -> expected outputs
     mistakes: tuple[Mistake, ...] = ()
     error_hints: tuple[tuple[str, str], ...] = ()  # (substring of the error, French hint)
     accumulates: tuple[str, ...] = ()  # inputs updated in place; their increment is the output
 
 
-# ---------------------------------------------------------------- student's code
+# ------------------------------------------------------------- request and facts
 
 
-def has_python_loop(fn: Callable) -> bool:
-    """True when the function (or a comprehension/lambda inside it) contains a loop.
-
-    A loop is a `FOR_ITER` or any jump backwards in the bytecode (`while`).
-    """
-    jumps = set(dis.hasjrel) | set(dis.hasjabs)
-    pending = [getattr(fn, "__code__", None)]
-    while pending:
-        code = pending.pop()
-        if code is None:
-            continue
-        for ins in dis.get_instructions(code):
-            if ins.opname == "FOR_ITER" or (ins.opcode in jumps and isinstance(ins.argval, int)
-                                            and ins.argval < ins.offset):
-                return True
-        pending += [c for c in code.co_consts if isinstance(c, types.CodeType)]
-    return False
+def request(spec: FunctionSpec, cases: Sequence[Case], stand_in_source: str = "") -> dict[str, Any]:
+    """What the kernel must run for this spec (see `autograder.probe`)."""
+    return {"kind": "function", "function": spec.name, "nonce": secrets.token_hex(16),
+            "arguments": list(spec.arguments), "accumulates": list(spec.accumulates),
+            "cases": [{k: probe.encode_tensor(v) for k, v in case.inputs.items()} for case in cases],
+            "stand_ins": stand_in_source}
 
 
-def isolate(fn: Callable, replacements: dict[str, Callable]) -> Callable:
-    """A copy of `fn` whose global names in `replacements` point to other functions.
+class ForeignValue:
+    """A returned value that is not a plain tensor: only its class name crossed from the kernel."""
 
-    While one function is graded, the other exercise functions it calls are the
-    reference ones, so one mistake costs points once.
-    """
-    if not isinstance(fn, types.FunctionType):
-        return fn
-    namespace = dict(fn.__globals__)
-    namespace.update({k: v for k, v in replacements.items() if k != fn.__name__})
-    copy = types.FunctionType(fn.__code__, namespace, fn.__name__, fn.__defaults__, fn.__closure__)
-    copy.__kwdefaults__ = fn.__kwdefaults__
-    return copy
+    def __init__(self, cls: str, tensor_subclass: bool = False):
+        self.cls = cls
+        self.tensor_subclass = tensor_subclass
+
+    def __repr__(self) -> str:
+        return self.cls
 
 
-_AUTOGRAD_CALLS = {"Tensor.backward", "backward", "grad", "TensorBase.requires_grad_", "requires_grad_",
-                   "make_dual", "_make_dual", "unpack_dual", "_unpack_dual"}
+def _value(entry: Any) -> Any:
+    if not isinstance(entry, dict) or not isinstance(entry.get("class"), str):
+        raise ValueError("malformed value")
+    if entry["class"] != "torch.Tensor" or "tensor" not in entry:
+        return ForeignValue(entry["class"][:100], tensor_subclass="tensor" in entry or "unreadable" in entry)
+    return probe.decode_tensor(entry["tensor"])
 
 
-class _AutogradSpy(TorchFunctionMode):
-    """Records whether the code under it asks torch for autograd."""
-
-    def __init__(self):
-        super().__init__()
-        self.used = False
-
-    def __torch_function__(self, func, types_, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        name = getattr(func, "__qualname__", None) or getattr(func, "__name__", "")
-        if name in _AUTOGRAD_CALLS or kwargs.get("requires_grad") is True:
-            self.used = True
-        return func(*args, **kwargs)
-
-
-@contextlib.contextmanager
-def autograd_watch():
-    """Yields a spy whose `used` says whether autograd ran (engine tripwire + function mode)."""
-    spy = _AutogradSpy()
-    engine = torch.autograd.graph._engine_run_backward
-
-    def tripwire(*args, **kwargs):
-        spy.used = True
-        return engine(*args, **kwargs)
-
-    torch.autograd._engine_run_backward = tripwire
-    torch.autograd.graph._engine_run_backward = tripwire
-    try:
-        with spy:
-            yield spy
-    finally:
-        torch.autograd._engine_run_backward = engine
-        torch.autograd.graph._engine_run_backward = engine
-
-
-@contextlib.contextmanager
-def quiet():
-    """Student code run by a check prints nothing and warns nothing (stderr zeroes a cell)."""
-    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
-            contextlib.redirect_stderr(io.StringIO()):
-        warnings.simplefilter("ignore")
-        yield
-
-
-def snapshot(value: Any) -> Any:
-    """A detached copy of a returned value (tensors cloned, tuples and lists as tuples)."""
-    if isinstance(value, torch.Tensor):
-        return value.detach().clone() if type(value) is torch.Tensor else value
-    if isinstance(value, (tuple, list)):
-        return tuple(snapshot(v) for v in value)
+def _strings(value: Any) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ValueError("malformed list")
     return value
 
 
-def _same(a: torch.Tensor, b: torch.Tensor) -> bool:
-    return a.shape == b.shape and a.dtype == b.dtype and a.tolist() == b.tolist()
+def _call(spec: FunctionSpec, case: Case, fact: Any) -> Call:
+    if not isinstance(fact, dict) or not isinstance(fact.get("trace"), dict):
+        raise ValueError("malformed call")
+    trace = fact["trace"]
+    calls, ops = set(_strings(trace.get("calls"))), _strings(trace.get("ops"))
+    call = Call(case, mutated=[m for m in _strings(fact.get("mutated", [])) if m in case.inputs])
+    call.autograd = (trace.get("requires_grad") is not False or bool(calls & AUTOGRAD_CALLS)
+                     or any(op.endswith("_backward") for op in ops))
+    call.evasions = sorted(calls & EVASION_CALLS)
+    if "error" in fact:
+        call.error = str(fact["error"])[:500] or "Exception"
+        return call
+    call.outputs = tuple(_value(v) for v in fact["outputs"])
+    if not isinstance(fact.get("returned"), int) or fact["returned"] != len(call.outputs):
+        call.outputs += (ForeignValue("..."),) * max(0, min(16, int(fact.get("returned", 0))) - len(call.outputs))
+    after = fact.get("after", {})
+    call.after = {k: _value(after[k]) for k in spec.accumulates}
+    return call
 
 
-def observe(spec: FunctionSpec, fn: Callable | None, cases: Sequence[Case]) -> Observation:
-    """Calls the student's function on every case and records what happened."""
-    obs = Observation(spec.name, tampered=tampered_functions())
-    if not callable(fn):
+def observation(spec: FunctionSpec, cases: Sequence[Case], facts: Any) -> Observation:
+    """The facts reported by the kernel, read as untrusted data: ValueError if malformed."""
+    if not isinstance(facts, dict):
+        raise ValueError("facts are not a mapping")
+    obs = Observation(spec.name)
+    if facts.get("defined") is not True:
         obs.missing = True
         return obs
-    obs.has_loop = has_python_loop(fn)
-    for case in cases:
-        args = {k: v.clone() for k, v in case.inputs.items()}
-        call = Call(case)
-        with quiet(), autograd_watch() as spy:
-            try:
-                out = spec.call(fn, args)
-                call.outputs = snapshot(out) if isinstance(out, (tuple, list)) else (snapshot(out),)
-            except Exception as error:  # noqa: BLE001 - any student error becomes a fact
-                call.error = f"{type(error).__name__}: {error}".strip()
-        call.autograd = spy.used
-        call.mutated = [k for k in case.inputs if k not in spec.accumulates and not _same(args[k], case.inputs[k])]
-        call.after = {k: args[k].detach().clone() for k in spec.accumulates}
-        obs.calls.append(call)
+    obs.has_loop = facts.get("has_loop") is not False
+    calls = facts.get("calls")
+    if not isinstance(calls, list) or len(calls) != len(cases):
+        raise ValueError("wrong number of calls")
+    try:
+        obs.calls = [_call(spec, case, fact) for case, fact in zip(cases, calls)]
+    except (KeyError, TypeError) as error:
+        raise ValueError(f"malformed facts: {error}") from None
+    obs.tampered = sorted({name for call in obs.calls for name in call.evasions})
     return obs
-
-
-# ----------------------------------------------------------------- tampering
-
-
-def _origin_ok(obj: Any, package_dir: str) -> bool:
-    if isinstance(obj, (types.BuiltinFunctionType, types.MethodDescriptorType, types.WrapperDescriptorType,
-                        types.MethodWrapperType, types.ClassMethodDescriptorType, types.GetSetDescriptorType)):
-        return True
-    obj = getattr(obj, "__func__", obj)
-    code = getattr(obj, "__code__", None)
-    if code is None:
-        return type(obj).__module__.startswith(("torch", "numpy", "builtins"))
-    return os.path.abspath(code.co_filename).startswith(package_dir)
-
-
-_TORCH_DIR = os.path.dirname(os.path.abspath(torch.__file__))
-_NUMPY_DIR = os.path.dirname(os.path.abspath(numpy.__file__))
-_WATCHED = [
-    (torch, _TORCH_DIR, ["allclose", "isclose", "equal", "tanh", "abs", "sum", "all", "any", "isnan"]),
-    (torch.testing, _TORCH_DIR, ["assert_close"]),
-    (torch.nn.functional, _TORCH_DIR, ["linear"]),
-    (torch.autograd, _TORCH_DIR, ["grad", "backward"]),
-    (torch.Tensor, _TORCH_DIR, ["allclose", "isclose", "equal", "__eq__", "__sub__", "__le__", "__mul__", "__add__",
-                                "abs", "all", "tolist", "item", "to", "clone", "detach", "backward", "sum"]),
-    (numpy, _NUMPY_DIR, ["allclose", "isclose", "array_equal"]),
-    (numpy.testing, _NUMPY_DIR, ["assert_allclose", "assert_array_equal"]),
-]
-
-
-def tampered_functions() -> list[str]:
-    """Names of torch/numpy/math functions that the notebook replaced by its own."""
-    names = [f"{module.__name__}.{attr}" for module, root, attrs in _WATCHED
-             for attr in attrs if not _origin_ok(getattr(module, attr, None), root)]
-    if not isinstance(math.isclose, types.BuiltinFunctionType):
-        names.append("math.isclose")
-    return names
 
 
 # -------------------------------------------------------------------- judging
@@ -283,6 +204,8 @@ def close(got: Any, expected: torch.Tensor, dtype: torch.dtype) -> bool:
 
 def describe(got: Any, expected: torch.Tensor) -> str:
     """French description of how `got` differs from `expected`."""
+    if isinstance(got, ForeignValue):
+        return f"un tenseur torch était attendu, obtenu {got.cls.removeprefix('builtins.')}"
     if not isinstance(got, torch.Tensor):
         return f"un tenseur torch était attendu, obtenu {type(got).__name__}"
     if tuple(got.shape) != tuple(expected.shape):
@@ -296,7 +219,8 @@ def _values(spec: FunctionSpec, call: Call) -> tuple:
     """What is compared with the oracle: the returned tuple, or the in-place increments."""
     if spec.accumulates:
         return tuple(call.after[k].to(torch.float64) - call.case.inputs[k].to(torch.float64)
-                     if call.after[k].shape == call.case.inputs[k].shape else call.after[k]
+                     if isinstance(call.after[k], torch.Tensor) and call.after[k].shape == call.case.inputs[k].shape
+                     else call.after[k]
                      for k in spec.accumulates)
     return call.outputs
 
@@ -343,13 +267,13 @@ def judge(spec: FunctionSpec, obs: Observation) -> Result:
     if obs.missing:
         return zero(f"la fonction `{spec.name}` n'est pas définie : exécutez sa cellule (et gardez son nom).")
     if obs.tampered:
-        return zero("des fonctions de torch/numpy ont été remplacées par le notebook ("
-                    + ", ".join(obs.tampered) + ") : aucun point n'est attribué.")
+        return zero("la fonction a contourné la vérification (" + ", ".join(obs.tampered)
+                    + " pendant son exécution) : aucun point n'est attribué.")
     if any(call.autograd for call in obs.calls):
         return zero("la fonction utilise autograd (backward, torch.autograd.grad, requires_grad…) : "
                     "le but du TP est de calculer les gradients à la main, aucun point n'est attribué.")
-    returned = [v for c in obs.calls if c.outputs for v in c.outputs]
-    if any(isinstance(v, torch.Tensor) and type(v) is not torch.Tensor for v in returned):
+    returned = [v for c in obs.calls if c.outputs for v in (*c.outputs, *c.after.values())]
+    if any(isinstance(v, ForeignValue) and v.tensor_subclass for v in returned):
         return zero("la fonction renvoie une sous-classe de torch.Tensor : renvoyez des torch.Tensor ordinaires.")
 
     messages: list[str] = []
@@ -388,7 +312,8 @@ def judge(spec: FunctionSpec, obs: Observation) -> Result:
     return Result(spec.name, round(spec.points * score, 2), spec.points, messages)
 
 
-def check(spec: FunctionSpec, fn: Callable | None, seed: int = 0) -> Result:
-    """Observe, then judge, the student's function on the spec's cases."""
+def check(spec: FunctionSpec, namespace: dict[str, Any], seed: int = 0, stand_in_source: str = "") -> Result:
+    """Request, observe (in this process), then judge, the function `spec.name` of `namespace`."""
     cases = spec.cases(torch.Generator().manual_seed(seed))
-    return judge(spec, observe(spec, fn, cases))
+    facts = probe.observe(request(spec, cases, stand_in_source), namespace)
+    return judge(spec, observation(spec, cases, facts))

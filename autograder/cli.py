@@ -7,12 +7,13 @@ import os
 import sys
 from pathlib import Path
 
-from autograder import exports, grading, report
+from autograder import exports, grading, report, sandbox
 
 
 def grade_command(args: argparse.Namespace) -> int:
     course = Path(args.course).resolve()
-    run = grading.grade(course, args.assignment, jobs=args.jobs, students=args.student or None, force=args.force)
+    run = grading.grade(course, args.assignment, jobs=args.jobs, students=args.student or None, force=args.force,
+                      unsafe=args.unsafe)
     print(f"{len(run.graded)} copie(s) notée(s), {len(run.skipped)} inchangée(s) depuis la dernière correction"
           + (" (--force pour tout recorriger)" if run.skipped else ""))
     for outcome in run.failed:
@@ -32,6 +33,14 @@ def grade_command(args: argparse.Namespace) -> int:
     return 1 if run.failed else 0
 
 
+def install_command(args: argparse.Namespace) -> int:
+    for folder in sandbox.install_kernelspecs():
+        print(f"kernel spec : {folder}")
+    reason = sandbox.unavailable_reason()
+    print("bac à sable : " + (f"INDISPONIBLE — {reason}" if reason else "disponible (bubblewrap)"))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="autograder", description="Grading tools of the course kit.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -45,7 +54,13 @@ def main(argv: list[str] | None = None) -> int:
     grade.add_argument("--student", action="append", help="only this student (repeatable)")
     grade.add_argument("--force", action="store_true", help="re-grade submissions that did not change")
     grade.add_argument("--course", default=".", help="course root (default: current folder)")
+    grade.add_argument("--unsafe", action="store_true",
+                       help="run student code WITHOUT a sandbox (only where bubblewrap cannot run)")
     grade.set_defaults(func=grade_command)
+    install = commands.add_parser("install-kernels", help="install the sandboxed kernel specs nbgrader uses",
+                                  description="Writes the kernel specs autograder-sandbox and autograder-warm "
+                                              "into this Python environment (share/jupyter/kernels).")
+    install.set_defaults(func=install_command)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -26,7 +26,8 @@ from nbgrader.api import Gradebook, MissingEntry
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
-from autograder.warm import PROVISIONER_NAME, SINGLE_THREAD
+from autograder import sandbox
+from autograder.warm import PROVISIONER_NAME
 
 FINGERPRINT = ".autograder-fingerprint"
 DB_BUSY_TIMEOUT = 600  # seconds a worker waits for another one's write
@@ -112,18 +113,23 @@ _API = None
 _COURSE = Path()
 
 
-def _init_worker(course: str) -> None:
-    """Runs once in each worker process: single-threaded maths, warm kernels, the course's config."""
+def _init_worker(course: str, slots, unsafe: bool) -> None:
+    """Runs once in each worker process: single-threaded maths, warm sandboxed kernels, the course's config."""
     global _API, _COURSE
     _COURSE = Path(course)
-    os.environ.update(SINGLE_THREAD)
-    os.environ["JUPYTER_DEFAULT_PROVISIONER_NAME"] = PROVISIONER_NAME
+    with slots.get_lock():  # each worker's kernels run as their own uid: limits are not shared
+        os.environ[sandbox.SLOT_VARIABLE] = str(slots.value)
+        slots.value += 1
+    os.environ.update(sandbox.SINGLE_THREAD)
     os.chdir(course)
     from nbgrader.apps.api import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
 
     config = load_config(Path(course))
     config.CourseDirectory.db_url = db_url(Path(course))
+    config.Execute.kernel_name = PROVISIONER_NAME  # the warm kernel spec
+    if unsafe:
+        config.SandboxProvisioner.unsafe = True
     _API = NbGraderAPI(CourseDirectory(config=config), config=config)
 
 
@@ -155,8 +161,12 @@ def _result(future, student: str) -> Outcome:
 
 
 def grade(course: Path, assignment: str, *, jobs: int | None = None, students: list[str] | None = None,
-          force: bool = False, progress: bool = True) -> ClassRun:
-    """Grades the submissions of `assignment` that are new or changed (all with `force`)."""
+          force: bool = False, progress: bool = True, unsafe: bool = False) -> ClassRun:
+    """Grades the submissions of `assignment` that are new or changed (all with `force`).
+
+    Student code runs in sandboxed kernels; where no sandbox can start this refuses
+    (`SystemExit`) unless `unsafe`.
+    """
     from tqdm import tqdm
 
     course = course.resolve()
@@ -171,10 +181,15 @@ def grade(course: Path, assignment: str, *, jobs: int | None = None, students: l
     run.skipped = sorted(set(found) - set(todo))
     if not todo:
         return run
+    sandbox.install_kernelspecs()
+    if not unsafe and sandbox.unavailable_reason():
+        raise SystemExit(f"refus de corriger sans bac à sable : {sandbox.unavailable_reason()}.\n"
+                         f"Pour y remédier : {sandbox.HOW_TO_FIX}.")
     prepare_gradebook(course, assignment, sorted(found))
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
-    with ProcessPoolExecutor(jobs, mp_context=get_context("spawn"), initializer=_init_worker,
-                             initargs=(str(course),)) as pool:
+    context = get_context("spawn")
+    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
+                             initargs=(str(course), context.Value("i", 0), unsafe)) as pool:
         # fingerprints are taken before grading: a copy handed in again meanwhile is graded next time
         futures = {pool.submit(_grade_one, assignment, s, fingerprint(p)): s for s, p in todo.items()}
         bar = tqdm(total=len(futures), unit="copie", desc=f"{assignment} ({jobs} processus)", disable=not progress)

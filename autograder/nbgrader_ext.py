@@ -1,25 +1,106 @@
-"""nbgrader preprocessors of the course, configured in `nbgrader_config.py`."""
+"""nbgrader preprocessors of the course, configured in `nbgrader_config.py`.
+
+Autograde runs, in this order:
+
+1. `PlantProbes` — each hidden check becomes a call to `autograder.probe.run` with
+   inputs drawn now from a fresh seed, and a nonce;
+2. `ResilientExecute` — nbgrader's Execute, in a sandboxed kernel, whose output is
+   bounded and whose dying kernel costs only the cells it did not run;
+3. `JudgeProbes` — for each planted cell, the verdict made here from the facts the
+   kernel displayed; the cell's source is put back and its outputs become the verdict
+   and the points. No facts, or facts that do not parse, give no points.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import importlib
+import json
+import re
+import secrets
 
 from nbclient.exceptions import DeadKernelError
 from nbformat.notebooknode import NotebookNode
-from nbgrader.preprocessors import Execute
+from nbformat.v4 import new_output
+from nbgrader import utils
+from nbgrader.preprocessors import Execute, NbGraderPreprocessor
+from traitlets import Integer
+
+from autograder.checking import Result
+from autograder.probe import MIME, encode_request
+
+PLAN = "autograder_probe"  # cell metadata the grader keeps for itself between the two steps
+HIDDEN = re.compile(r"(### BEGIN HIDDEN TESTS\n)(.*?)(### END HIDDEN TESTS)", re.S)
 
 
 def _error_output(ename: str, evalue: str) -> NotebookNode:
     return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
 
 
-class ResilientExecute(Execute):
-    """Execute whose dying kernel costs only the cell that killed it and the cells after it.
+# ------------------------------------------------------------------ before execution
 
-    nbgrader's own Execute lets `DeadKernelError` escape, and the whole submission
-    is then dropped from the gradebook. Here the cell that was running and every
-    later code cell get an error output (so their tests score 0, never full marks),
-    and the cells before keep their grades.
+
+def hidden_check(source: str) -> tuple[str, str] | None:
+    """(checks module, exercise) of a hidden block `from autograder.… import grade` + `grade("name", …)`."""
+    match = HIDDEN.search(source)
+    if not match:
+        return None
+    try:
+        tree = ast.parse(match.group(2))
+    except SyntaxError:
+        return None
+    modules = [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module
+               and n.module.startswith("autograder.") and any(a.name == "grade" for a in n.names)]
+    names = [n.args[0].value for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+             and n.func.id == "grade" and n.args and isinstance(n.args[0], ast.Constant)
+             and isinstance(n.args[0].value, str)]
+    return (modules[0], names[0]) if len(modules) == 1 and len(names) == 1 else None
+
+
+def _is_test_cell(cell) -> bool:
+    return cell.cell_type == "code" and utils.is_grade(cell) and not utils.is_solution(cell)
+
+
+class PlantProbes(NbGraderPreprocessor):
+    """Replaces each hidden check by a probe call on inputs drawn now (see `autograder.probe`)."""
+
+    def preprocess_cell(self, cell, resources, index):
+        target = hidden_check(cell.source) if _is_test_cell(cell) else None
+        if target is None:
+            return cell, resources
+        module, name = target
+        seed = secrets.randbits(62)
+        request = importlib.import_module(module).plan(name, seed)
+        call = f'__import__("autograder.probe").probe.run("{encode_request(request)}", globals())\n'
+        cell.metadata[PLAN] = {"module": module, "name": name, "seed": seed, "nonce": request["nonce"],
+                               "source": cell.source}
+        cell.source = HIDDEN.sub(lambda m: m.group(1) + call + m.group(3), cell.source, count=1)
+        return cell, resources
+
+
+# ------------------------------------------------------------------ execution
+
+
+class ResilientExecute(Execute):
+    """nbgrader's Execute with three changes for untrusted notebooks.
+
+    * A dying kernel costs only the cell that killed it and the cells after it: they
+      get an error output (so their tests score 0, never full marks). nbgrader's own
+      Execute lets `DeadKernelError` escape and drops the whole submission.
+    * A cell's output is bounded (`max_output_bytes`): past it, the rest is dropped and
+      the cell is interrupted, so a `print` in a loop cannot fill the grader's memory.
+    * Planted hidden checks run without being stored in the kernel's history (`In`),
+      so later cells cannot print them.
     """
+
+    max_output_bytes = Integer(2_000_000, config=True, help="Output kept per cell; past it the cell is interrupted.")
+    max_probe_outputs = 4  # probe outputs a cell may display beyond the bound
 
     def preprocess(self, nb, resources=None, km=None):
         self._kernel_dead = False
+        self._output_bytes: dict[int, int] = {}
+        self._probe_outputs: dict[int, int] = {}
         return super().preprocess(nb, resources, km)
 
     def preprocess_cell(self, cell, resources, index):
@@ -29,6 +110,9 @@ class ResilientExecute(Execute):
             cell.outputs = [_error_output("KernelMort", "cellule non exécutée : le noyau s'est arrêté plus haut.")]
             return cell, resources
         try:
+            if PLAN in cell.metadata:
+                self._check_assign_resources(resources)
+                return self.execute_cell(cell, index, store_history=False), self.resources
             return super().preprocess_cell(cell, resources, index)
         except DeadKernelError:
             self._kernel_dead = True
@@ -36,3 +120,56 @@ class ResilientExecute(Execute):
             cell.outputs.append(_error_output(
                 "KernelMort", "le noyau s'est arrêté pendant cette cellule (mémoire épuisée, os._exit, crash…)."))
             return cell, resources
+
+    def output(self, outs, msg, display_id, cell_index):
+        data = msg.get("content", {}).get("data") or {}
+        if MIME in data and self._probe_outputs.get(cell_index, 0) < self.max_probe_outputs:
+            self._probe_outputs[cell_index] = self._probe_outputs.get(cell_index, 0) + 1
+            return super().output(outs, msg, display_id, cell_index)
+        used = self._output_bytes.get(cell_index, 0)
+        if used > self.max_output_bytes:
+            return None  # already cut and interrupted
+        used += len(json.dumps(msg.get("content", {})))
+        self._output_bytes[cell_index] = used
+        if used <= self.max_output_bytes:
+            return super().output(outs, msg, display_id, cell_index)
+        self.log.warning("Cell %d printed more than %d bytes: interrupted.", cell_index, self.max_output_bytes)
+        outs.append(_error_output("SortieTropLongue", f"la cellule a produit plus de {self.max_output_bytes} octets "
+                                                      "de sortie : la suite est coupée et la cellule interrompue."))
+        asyncio.ensure_future(self.km.interrupt_kernel())
+        return None
+
+
+# ------------------------------------------------------------------ after execution
+
+
+def _missing_facts_message(cell) -> str:
+    errors = [o for o in cell.outputs if o.get("output_type") == "error"]
+    if errors:
+        return (f"la cellule de test s'est arrêtée avant la fin ({errors[-1].get('ename', '?')}) : "
+                "les tests cachés n'ont pas pu s'exécuter, aucun point n'est attribué.")
+    return ("les tests cachés n'ont rien renvoyé (cellule de test modifiée, ou module de correction remplacé "
+            "par le notebook ?) : aucun point n'est attribué.")
+
+
+class JudgeProbes(NbGraderPreprocessor):
+    """The verdict of each planted hidden check, made here from the facts the kernel displayed."""
+
+    def preprocess_cell(self, cell, resources, index):
+        plan = cell.metadata.pop(PLAN, None)
+        if plan is None:
+            return cell, resources
+        cell.source = plan["source"]
+        checks = importlib.import_module(plan["module"])
+        facts = [o.data[MIME] for o in cell.outputs
+                 if o.get("output_type") in ("display_data", "execute_result") and MIME in o.get("data", {})]
+        facts = [f for f in facts if isinstance(f, dict) and f.get("nonce") == plan["nonce"]]
+        if len(facts) == 1:
+            result = checks.judge_facts(plan["name"], plan["seed"], facts[0])
+        else:
+            label = "entraînement" if plan["name"] == "training" else plan["name"]
+            result = Result(label, 0.0, checks.points(plan["name"]), [_missing_facts_message(cell)])
+        cell.outputs = [new_output("stream", name="stdout", text=result.report() + "\n"),
+                        new_output("execute_result", data={"text/plain": repr(float(result.points))},
+                                   execution_count=cell.get("execution_count"))]
+        return cell, resources

@@ -10,28 +10,38 @@ each kernel is a fresh `fork()` of it, used for one notebook and then killed:
 * random generators are reseeded in every fork, as a fresh interpreter would be.
 
 jupyter_client starts kernels through a *kernel provisioner*; `WarmProvisioner`
-(entry point `autograder-warm`) asks the zygote for a fork instead of `Popen`. It is
-selected with `JUPYTER_DEFAULT_PROVISIONER_NAME=autograder-warm` in the grading
-workers only; everything else in nbgrader's pipeline is unchanged.
+(entry point `autograder-warm`) asks the zygote for a fork instead of `Popen`. The
+grading workers select it (`SandboxedKernelManager.provisioner_name`); everything
+else in nbgrader's pipeline is unchanged.
+
+The zygote itself runs in a sandbox (`autograder.sandbox`) whose only writable
+folder is its own; each kernel works in a copy of its submission made there, and
+before forking the next kernel the zygote kills every process left in its sandbox
+(`kill(-1)` reaches only its own PID namespace).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 from jupyter_client.provisioning import LocalProvisioner
 
+from autograder.sandbox import (SINGLE_THREAD, SandboxProvisioner, bwrap_command, host_pid, kernel_environment,
+                                sandbox_uid)
+
 PROVISIONER_NAME = "autograder-warm"
 PRELOAD = ("numpy", "torch", "sklearn.datasets", "sklearn.model_selection", "sklearn.metrics",
            "matplotlib.pyplot", "ipykernel.kernelapp", "ipykernel.ipkernel", "matplotlib_inline.backend_inline")
-SINGLE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                                        "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")}
 
 
 # ------------------------------------------------------------------ zygote side
@@ -47,8 +57,8 @@ def _run_kernel(request: dict[str, Any]) -> None:
     os.environ.update(request["env"])
     os.chdir(request["cwd"])
     devnull = os.open(os.devnull, os.O_RDWR)
-    os.dup2(devnull, 0)
-    os.dup2(devnull, 1)  # the zygote's stdout is its pipe to the grader
+    for fd in (0, 1, 2):  # the zygote's stdout is its pipe to the grader; stderr is the grader's
+        os.dup2(devnull, fd)
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     random.seed()
@@ -59,7 +69,7 @@ def _run_kernel(request: dict[str, Any]) -> None:
     runpy.run_module("ipykernel_launcher", run_name="__main__", alter_sys=True)
 
 
-def zygote_main() -> None:
+def zygote_main(sandboxed: bool) -> None:
     """Imports the heavy modules, then forks one kernel per request read on stdin."""
     import importlib
 
@@ -71,6 +81,9 @@ def zygote_main() -> None:
     out.flush()
     for line in sys.stdin:
         request = json.loads(line)
+        if sandboxed:
+            with contextlib.suppress(ProcessLookupError):  # what the previous kernel left, in this PID namespace only
+                os.kill(-1, signal.SIGKILL)
         pid = os.fork()
         if pid == 0:
             try:
@@ -85,31 +98,43 @@ def zygote_main() -> None:
 
 
 class Zygote:
-    """A zygote process of this worker; `spawn` returns the pid of a new kernel."""
+    """A zygote process of this worker, sandboxed unless `unsafe`; `spawn` returns the pid of a new kernel."""
 
     _current: "Zygote | None" = None
 
-    def __init__(self, python: str = sys.executable):
+    def __init__(self, python: str = sys.executable, sandboxed: bool = True):
+        self.sandboxed = sandboxed
+        self.folder = Path(tempfile.mkdtemp(prefix="autograder-zygote-"))
+        self.uid = sandbox_uid() if sandboxed else None
+        command = [python, "-m", "autograder.warm", "--sandboxed" if sandboxed else "--unsafe"]
         env = {**os.environ, **SINGLE_THREAD, "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
-        self.process = subprocess.Popen([python, "-m", "autograder.warm"], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, text=True, env=env)
+        if sandboxed:
+            if self.uid is not None:
+                os.chown(self.folder, self.uid, self.uid)
+            command = bwrap_command(command, writable=[self.folder], cwd=self.folder,
+                                    env=kernel_environment(env, self.folder), uid=self.uid)
+        self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
         if self.process.stdout.readline().strip() != "ready":
             raise RuntimeError("the warm-kernel zygote did not start")
 
     @classmethod
-    def current(cls) -> "Zygote":
-        if cls._current is None or cls._current.process.poll() is not None:
-            cls._current = cls()
+    def current(cls, sandboxed: bool = True) -> "Zygote":
+        if cls._current is None or cls._current.process.poll() is not None or cls._current.sandboxed != sandboxed:
+            if cls._current is not None:
+                cls._current.close()
+            cls._current = cls(sandboxed=sandboxed)
         return cls._current
 
     def spawn(self, args: list[str], env: dict[str, str], cwd: str) -> int:
         self.process.stdin.write(json.dumps({"args": args, "env": env, "cwd": cwd}) + "\n")
         self.process.stdin.flush()
-        return json.loads(self.process.stdout.readline())["pid"]
+        pid = json.loads(self.process.stdout.readline())["pid"]
+        return host_pid(pid, self.process.pid) if self.sandboxed else pid
 
     def close(self) -> None:
         self.process.kill()
         self.process.wait()
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 class ForkedKernel:
@@ -150,20 +175,28 @@ class ForkedKernel:
         self.send_signal(signal.SIGKILL)
 
 
-class WarmProvisioner(LocalProvisioner):
+class WarmProvisioner(SandboxProvisioner):
     """Starts `python -m ipykernel_launcher …` kernels as forks of the worker's zygote."""
+
+    def _box_parent(self) -> Path | None:
+        return Zygote.current().folder
 
     async def launch_kernel(self, cmd: list[str], **kwargs: Any):
         if cmd[1:3] != ["-m", "ipykernel_launcher"]:  # not a Python kernel of ours: start it normally
             return await super().launch_kernel(cmd, **kwargs)
         env = {k: str(v) for k, v in (kwargs.get("env") or os.environ).items()}
         cwd = str(kwargs.get("cwd") or os.getcwd())
-        pid = Zygote.current().spawn(cmd[3:], env, cwd)
+        pid = Zygote.current(sandboxed=not self.unsafe).spawn(cmd[3:], env, cwd)
         self.process = ForkedKernel(pid)
         self.pid = self.pgid = pid
         self.cwd = cwd
         return self.connection_info
 
+    async def send_signal(self, signum: int) -> None:
+        if isinstance(self.process, ForkedKernel):  # its own process group, seen from here
+            return await LocalProvisioner.send_signal(self, signum)
+        return await super().send_signal(signum)
+
 
 if __name__ == "__main__":
-    zygote_main()
+    zygote_main(sandboxed="--sandboxed" in sys.argv)

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from autograder import checking
+from autograder import checking, probe
 from autograder.tp09 import checks
 from autograder.tp09.checks import EXERCISES
 from conftest import student_namespace
@@ -80,20 +80,62 @@ def test_missing_function_scores_zero_with_a_message():
     assert result.points == 0 and "n'est pas définie" in result.report()
 
 
-@pytest.mark.parametrize("target,replacement", [
-    (torch, "allclose"), (torch.testing, "assert_close"), (torch.Tensor, "__sub__"), (torch, "tanh"),
-])
-def test_replaced_comparison_functions_give_no_points(monkeypatch, target, replacement):
-    original = getattr(target, replacement)
-    monkeypatch.setattr(target, replacement, lambda *a, **k: original(*a, **k))
-    result = checks.check("sigma", student_namespace())
-    assert result.points == 0 and "ont été remplacées" in result.report()
+def _reference_facts(name, seed):
+    return probe.observe(checks.plan(name, seed), student_namespace())
 
 
-def test_numpy_comparison_replaced_is_detected(monkeypatch):
-    import numpy
-    monkeypatch.setattr(numpy, "allclose", lambda *a, **k: True)
-    assert "numpy.allclose" in checking.tampered_functions()
+def _encoded(t):
+    return {"class": "torch.Tensor", "tensor": probe.encode_tensor(t)}
+
+
+def _forge(facts, **changes):
+    """The reference's facts for dloss with each call changed by `changes` (a function of the call)."""
+    return {**facts, "calls": [{**call, **{k: f(call) for k, f in changes.items()}} for call in facts["calls"]]}
+
+
+FORGERIES = {
+    "no facts": lambda f: None,
+    "not a mapping": lambda f: ["defined", True],
+    "empty": lambda f: {},
+    "no calls": lambda f: {**f, "calls": []},
+    "one call too few": lambda f: {**f, "calls": f["calls"][:-1]},
+    "no trace": lambda f: _forge(f, trace=lambda c: None),
+    "trace without requires_grad": lambda f: _forge(f, trace=lambda c: {"calls": [], "ops": []}),
+    "outputs not encoded": lambda f: _forge(f, outputs=lambda c: [[1.0, 2.0]]),
+    "tensor bytes cut short": lambda f: _forge(f, outputs=lambda c: [
+        {"class": "torch.Tensor", "tensor": {**c["outputs"][0]["tensor"], "data": ""}}]),
+    "huge shape": lambda f: _forge(f, outputs=lambda c: [
+        {"class": "torch.Tensor", "tensor": {"dtype": "float64", "shape": [1 << 20, 1 << 20], "data": ""}}]),
+    "unknown dtype": lambda f: _forge(f, outputs=lambda c: [
+        {"class": "torch.Tensor", "tensor": {**c["outputs"][0]["tensor"], "dtype": "object"}}]),
+    "autograd hidden from the trace, wrong values": lambda f: _forge(
+        f, outputs=lambda c: [_encoded(torch.zeros(c["outputs"][0]["tensor"]["shape"], dtype=torch.float64))]),
+}
+
+
+@pytest.mark.parametrize("forgery", FORGERIES.values(), ids=FORGERIES.keys())
+def test_missing_malformed_or_forged_facts_never_give_points(forgery):
+    facts = _reference_facts("dloss", 7)
+    assert checks.judge_facts("dloss", 7, facts).points == 1  # the genuine facts, for comparison
+    result = checks.judge_facts("dloss", 7, forgery(facts))
+    assert result.points == 0, result.report()
+
+
+def test_facts_replayed_from_another_seed_give_no_points():
+    """Inputs are drawn at grading time: outputs computed on other inputs are simply wrong."""
+    assert checks.judge_facts("backward_step", 2, _reference_facts("backward_step", 1)).points == 0
+
+
+def test_training_facts_are_read_defensively():
+    for facts in (None, {}, {"variables": None}, {"variables": {"w1": {"class": "torch.Tensor", "tensor": {}}}}):
+        assert checks.judge_facts("training", 0, facts).points == 0
+
+
+def test_the_function_being_graded_never_reaches_the_kernel_as_reference_code():
+    for name in EXERCISES:
+        request = checks.plan(name, 0)
+        assert f"def {name}(" not in request["stand_ins"]
+        assert set(checks.callees(name)) <= set(EXERCISES[:EXERCISES.index(name)])  # only exercises graded before
 
 
 def test_grade_prints_the_verdict_and_returns_points(capsys):
@@ -120,8 +162,8 @@ def test_has_python_loop_sees_every_kind_of_loop():
 
     def vectorised(x):
         return (x ** 2).sum()
-    assert checking.has_python_loop(comprehension) and checking.has_python_loop(while_loop)
-    assert not checking.has_python_loop(vectorised)
+    assert probe.has_python_loop(comprehension) and probe.has_python_loop(while_loop)
+    assert not probe.has_python_loop(vectorised)
 
 
 # ---------------------------------------------------------------- training

@@ -24,6 +24,30 @@ WRONG = [
     ("dsigma", "def dsigma(x):\n    return torch.func.vmap(torch.func.grad(torch.tanh))(x.flatten()).reshape(x.shape)",
      "utilise autograd"),
     ("dsigma", "def dsigma(x):\n    return 1 / torch.cosh(x)", "élevé au carré"),
+    # autograd by other roads: hidden behind getattr, through the engine or functorch, forward mode, in a thread
+    ("dsigma", "def dsigma(x):\n    y = x.clone()\n    getattr(y, 'requires_' + 'grad_')()\n"
+               "    ag = getattr(torch, 'auto' + 'grad')\n    return getattr(ag, 'gr' + 'ad')(torch.tanh(y).sum(), y)[0]",
+     "utilise autograd"),
+    ("dsigma", "def dsigma(x):\n    return torch.autograd.functional.jacobian(lambda u: torch.tanh(u).sum(), x)",
+     "utilise autograd"),
+    ("dsigma", "from torch.autograd import Variable\n\ndef dsigma(x):\n    y = x.detach().clone()\n"
+               "    y.requires_grad = True\n    out = torch.tanh(y).sum()\n"
+               "    return Variable._execution_engine.run_backward((out,), (torch.ones_like(out),), False, False, (y,),"
+               " True, False)[0]", "utilise autograd"),
+    ("dsigma", "import torch.autograd.forward_ad as fwAD\n\ndef dsigma(x):\n    with fwAD.dual_level():\n"
+               "        d = fwAD.make_dual(x, torch.ones_like(x))\n        return fwAD.unpack_dual(torch.tanh(d)).tangent",
+     "utilise autograd"),
+    ("dsigma", "def dsigma(x):\n    return torch.ops.aten.tanh_backward(torch.ones_like(x), torch.tanh(x))",
+     "utilise autograd"),
+    ("dsigma", "def dsigma(x):\n    with torch.inference_mode(False), torch.enable_grad():\n"
+               "        y = x.clone().requires_grad_()\n        return torch.autograd.grad(torch.tanh(y).sum(), y)[0]",
+     "utilise autograd"),
+    ("dsigma", "import threading\n\ndef dsigma(x):\n    box = []\n    def work():\n"
+               "        y = x.clone().requires_grad_()\n        box.append(torch.autograd.grad(torch.tanh(y).sum(), y)[0])\n"
+               "    t = threading.Thread(target=work)\n    t.start()\n    t.join()\n    return box[0]",
+     "contourné la vérification"),
+    ("dsigma", "import sys\n\ndef dsigma(x):\n    sys.setprofile(None)\n    y = x.clone().requires_grad_()\n"
+               "    return torch.autograd.grad(torch.tanh(y).sum(), y)[0]", "contourné la vérification"),
     # ---- loss
     ("loss", "def loss(v, t):\n    return torch.mean((t - v) ** 2)", "moyenne au lieu de somme"),
     ("loss", "def loss(v, t):\n    return torch.norm(t - v)", "élevée au carré"),

@@ -1,23 +1,43 @@
-"""Checks of TP 9, called by the hidden tests of `source/tp09`.
+"""Checks of TP 9, named by the hidden tests of `source/tp09`.
 
-The oracle is torch autograd in float64, never the reference module; the
-reference functions only stand in for the other exercises while one is graded.
+At grading time these run in the grader, never in the student's kernel: `plan` says
+what the kernel must run, `judge_facts` turns what it reported into a verdict. The
+oracle is torch autograd in float64, never the reference module; the reference
+functions only stand in for the other exercises a function calls while it is graded.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
 
-from autograder import checking
+from autograder import checking, probe
 from autograder.checking import Case, FunctionSpec, Mistake, Result
 from autograder.tp09 import reference
 
 EXERCISES = ("sigma", "dsigma", "loss", "dloss", "forward_step", "forward_pass", "backward_step", "backward_pass")
 REFERENCE = {name: getattr(reference, name) for name in EXERCISES}
+
+
+def callees(name: str) -> list[str]:
+    """The other exercises the reference `name` calls, directly or not, in notebook order."""
+    found, pending = set(), [name]
+    while pending:
+        names = set(REFERENCE[pending.pop()].__code__.co_names) & set(EXERCISES)
+        pending += sorted(names - found)
+        found |= names
+    return [n for n in EXERCISES if n in found and n != name]
+
+
+@functools.lru_cache(maxsize=None)
+def stand_in_source(name: str) -> str:
+    """Reference code of the exercises `name` calls — never of `name` itself — sent to the kernel."""
+    return "\n\n".join(inspect.getsource(REFERENCE[n]) for n in callees(name))
 
 # ------------------------------------------------------------------ inputs
 
@@ -151,7 +171,7 @@ BROADCAST_HINTS = (
 )
 
 SIGMA = FunctionSpec(
-    "sigma", 1, ("sigma(x)",), _elementwise_cases("x"), lambda f, a: f(a["x"]),
+    "sigma", 1, ("sigma(x)",), _elementwise_cases("x"), ("x",),
     oracle=lambda a: (torch.tanh(a["x"]),),
     mistakes=(Mistake(0, "σ est la tangente hyperbolique tanh, pas la sigmoïde.", lambda a, e: torch.sigmoid(a["x"])),
               Mistake(0, "c'est la dérivée de tanh : sigma doit renvoyer tanh(x).", lambda a, e: 1 - torch.tanh(a["x"]) ** 2)),
@@ -159,7 +179,7 @@ SIGMA = FunctionSpec(
 )
 
 DSIGMA = FunctionSpec(
-    "dsigma", 1, ("dsigma(x)",), _elementwise_cases("x"), lambda f, a: f(a["x"]),
+    "dsigma", 1, ("dsigma(x)",), _elementwise_cases("x"), ("x",),
     oracle=_dsigma_oracle,
     mistakes=(
         Mistake(0, "dsigma reçoit l'entrée s de tanh : calculez 1 − tanh(s)², pas 1 − s² "
@@ -175,7 +195,7 @@ DSIGMA = FunctionSpec(
 )
 
 LOSS = FunctionSpec(
-    "loss", 1, ("loss(v, t)",), _elementwise_cases("v", "t"), lambda f, a: f(a["v"], a["t"]),
+    "loss", 1, ("loss(v, t)",), _elementwise_cases("v", "t"), ("v", "t"),
     oracle=lambda a: (_squared_error(a["v"], a["t"]),),
     mistakes=(
         Mistake(0, "moyenne au lieu de somme : la loss est la somme des carrés, sans division.",
@@ -195,7 +215,7 @@ LOSS = FunctionSpec(
 )
 
 DLOSS = FunctionSpec(
-    "dloss", 1, ("dloss(v, t)",), _elementwise_cases("v", "t"), lambda f, a: f(a["v"], a["t"]),
+    "dloss", 1, ("dloss(v, t)",), _elementwise_cases("v", "t"), ("v", "t"),
     oracle=_dloss_oracle,
     mistakes=(
         Mistake(0, "il manque le facteur 2 : la dérivée de (vᵢ − tᵢ)² est 2 (vᵢ − tᵢ).", lambda a, e: e[0] / 2),
@@ -210,7 +230,7 @@ DLOSS = FunctionSpec(
 )
 
 FORWARD_STEP = FunctionSpec(
-    "forward_step", 2, ("s", "x"), _layer_cases, lambda f, a: f(a["xIn"], a["w"], a["b"]),
+    "forward_step", 2, ("s", "x"), _layer_cases, ("xIn", "w", "b"),
     oracle=lambda a: (F.linear(a["xIn"], a["w"], a["b"]), torch.tanh(F.linear(a["xIn"], a["w"], a["b"]))),
     mistakes=(
         Mistake(0, "ordre de retour : la fonction doit renvoyer `(s, x)`, dans cet ordre.", lambda a, e: e[1]),
@@ -226,7 +246,7 @@ FORWARD_STEP = FunctionSpec(
 
 FORWARD_PASS = FunctionSpec(
     "forward_pass", 1, ("s1", "x1", "s2", "x2"), _network_cases,
-    lambda f, a: f(a["w1"], a["b1"], a["w2"], a["b2"], a["x"]),
+    ("w1", "b1", "w2", "b2", "x"),
     oracle=lambda a: _forward(a["w1"], a["b1"], a["w2"], a["b2"], a["x"]),
     mistakes=(
         *_return_order(("s1", "x1", "s2", "x2")),
@@ -239,7 +259,7 @@ FORWARD_PASS = FunctionSpec(
 
 _BS_NAMES = ("dl_w", "dl_b", "dl_xIn")
 BACKWARD_STEP = FunctionSpec(
-    "backward_step", 3, _BS_NAMES, _layer_cases, lambda f, a: f(a["xIn"], a["w"], a["s"], a["dl_xOut"]),
+    "backward_step", 3, _BS_NAMES, _layer_cases, ("xIn", "w", "s", "dl_xOut"),
     oracle=_backward_step_oracle,
     mistakes=(
         Mistake(0, "gradient de w transposé : dl_w doit avoir la forme de w (nbOut, nbIn), soit dl_s.T @ xIn.",
@@ -261,7 +281,7 @@ BACKWARD_STEP = FunctionSpec(
 _BP_NAMES = ("dl_dw1", "dl_db1", "dl_dw2", "dl_db2")
 BACKWARD_PASS = FunctionSpec(
     "backward_pass", 3, _BP_NAMES, _network_cases,
-    lambda f, a: f(*(a[k] for k in ("w1", "b1", "w2", "b2", "t", "x", "s1", "x1", "s2", "x2", *_BP_NAMES))),
+    ("w1", "b1", "w2", "b2", "t", "x", "s1", "x1", "s2", "x2", *_BP_NAMES),
     oracle=_backward_pass_oracle,
     accumulates=_BP_NAMES,
     mistakes=(
@@ -291,34 +311,55 @@ SPECS: dict[str, FunctionSpec] = {s.name: s for s in
 TRAINING_POINTS = 3
 FULL_MARKS_ACCURACY = 0.95  # the reference reaches 0.97–0.98
 CHANCE_ACCURACY = 0.5       # and below this, no points
+TRAINING_VARIABLES = ("w1", "b1", "w2", "b2", "trainAccuracy", "testAccuracy")
 
 
-def observe_training(namespace: dict[str, Any]) -> dict[str, Any]:
-    """Facts about the trained network: parameters and the accuracies the notebook reports."""
-    names = ("w1", "b1", "w2", "b2", "test_input", "test_target", "trainAccuracy", "testAccuracy")
-    return {name: checking.snapshot(namespace.get(name)) for name in names}
+@functools.lru_cache(maxsize=1)
+def test_set() -> tuple[torch.Tensor, torch.Tensor]:
+    """The notebook's test inputs (standardised as in the notebook) and digit labels."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits, labels = load_digits(return_X_y=True)
+    train, test, _, test_labels = train_test_split(digits, labels, test_size=0.2, shuffle=True,
+                                                   stratify=labels, random_state=0)
+    mean, std = train.mean(axis=0), train.std(axis=0)
+    std[std == 0] = 1.0
+    return torch.tensor((test - mean) / std, dtype=torch.float64), torch.tensor(test_labels)
 
 
-def _accuracy(params: dict[str, Any]) -> float:
-    x2 = _forward(*(params[k].to(torch.float64) for k in ("w1", "b1", "w2", "b2")),
-                  params["test_input"].to(torch.float64))[3]
-    return (x2.argmax(dim=1) == params["test_target"].argmax(dim=1)).double().mean().item()
+def _accuracy(params: dict[str, torch.Tensor]) -> float:
+    inputs, labels = test_set()
+    x2 = _forward(*(params[k].to(torch.float64) for k in ("w1", "b1", "w2", "b2")), inputs)[3]
+    return (x2.argmax(dim=1) == labels).double().mean().item()
+
+
+def _training_value(entry: Any) -> Any:
+    if not isinstance(entry, dict):
+        return None
+    if "number" in entry and isinstance(entry["number"], (int, float)):
+        return float(entry["number"])
+    if "tensor" in entry and entry.get("class") == "torch.Tensor":
+        return probe.decode_tensor(entry["tensor"])
+    return checking.ForeignValue(str(entry.get("class", "?"))[:100]) if entry.get("class") != "builtins.NoneType" \
+        and entry.get("class") != "NoneType" else None
 
 
 def judge_training(facts: dict[str, Any]) -> Result:
+    """Points for the trained network: its accuracy on the notebook's test set, recomputed here."""
     zero = lambda *m: Result("entraînement", 0.0, TRAINING_POINTS, list(m))  # noqa: E731
-    missing = [k for k, v in facts.items() if v is None]
+    missing = [k for k in TRAINING_VARIABLES if facts.get(k) is None]
     if missing:
         return zero("variables absentes après l'entraînement : " + ", ".join(missing)
                     + " — exécutez toutes les cellules de la boucle d'entraînement.")
-    tensors = [facts[k] for k in ("w1", "b1", "w2", "b2", "test_input", "test_target")]
+    tensors = [facts[k] for k in ("w1", "b1", "w2", "b2")]
     if any(type(t) is not torch.Tensor for t in tensors):
         return zero("w1, b1, w2, b2 doivent rester des torch.Tensor ordinaires.")
     try:
         accuracy = _accuracy(facts)
     except Exception as error:  # noqa: BLE001
         return zero(f"impossible d'évaluer le réseau entraîné : {type(error).__name__}: {error}")
-    if math.isnan(accuracy) or not all(torch.isfinite(t).all() for t in tensors[:4]):
+    if math.isnan(accuracy) or not all(torch.isfinite(t).all() for t in tensors):
         return zero("les paramètres contiennent des NaN ou des infinis : le pas d'apprentissage diverge ?")
     score = min(1.0, max(0.0, (accuracy - CHANCE_ACCURACY) / (FULL_MARKS_ACCURACY - CHANCE_ACCURACY)))
     messages = [f"précision de test du réseau entraîné : {accuracy:.1%} "
@@ -327,10 +368,10 @@ def judge_training(facts: dict[str, Any]) -> Result:
         messages.append("la précision est trop basse : vérifiez la mise à zéro des gradients à chaque époque, "
                         "l'appel à backward_pass et le signe du pas de gradient (w ← w − eta · dl_dw).")
     reported = facts["testAccuracy"]
-    if not isinstance(reported, (int, float)) or not 0 <= reported <= 1:
+    if not isinstance(reported, float) or not 0 <= reported <= 1:
         score *= 0.75
         messages.append("testAccuracy et trainAccuracy doivent être des fractions entre 0 et 1 (pas des pourcentages).")
-    elif abs(reported - accuracy) > 1.5 / max(1, len(facts["test_input"])):
+    elif abs(reported - accuracy) > 1.5 / len(test_set()[1]):
         score *= 0.75
         messages.append(f"testAccuracy vaut {reported:.1%} mais le réseau final obtient {accuracy:.1%} : "
                         "calculez-la avec les paramètres après la dernière mise à jour.")
@@ -340,16 +381,44 @@ def judge_training(facts: dict[str, Any]) -> Result:
 # ------------------------------------------------------------------ entry points
 
 
-def check(name: str, namespace: dict[str, Any], seed: int = 0) -> Result:
-    """Result of one exercise for the notebook whose globals are `namespace`."""
+def _cases(name: str, seed: int) -> list[Case]:
+    return SPECS[name].cases(torch.Generator().manual_seed(seed))
+
+
+def plan(name: str, seed: int) -> dict[str, Any]:
+    """The request the kernel runs for exercise `name` (see `autograder.probe`)."""
     if name == "training":
-        return judge_training(observe_training(namespace))
-    fn = namespace.get(name)
-    return checking.check(SPECS[name], checking.isolate(fn, REFERENCE) if callable(fn) else fn, seed)
+        return {"kind": "variables", "names": list(TRAINING_VARIABLES), "nonce": checking.secrets.token_hex(16)}
+    return checking.request(SPECS[name], _cases(name, seed), stand_in_source(name))
+
+
+def points(name: str) -> float:
+    return TRAINING_POINTS if name == "training" else SPECS[name].points
+
+
+def judge_facts(name: str, seed: int, facts: Any) -> Result:
+    """The verdict on what the kernel reported for `plan(name, seed)`; never trusts the facts' shape."""
+    try:
+        if name == "training":
+            variables = facts.get("variables") if isinstance(facts, dict) else None
+            if not isinstance(variables, dict):
+                raise ValueError("no variables")
+            return judge_training({k: _training_value(variables.get(k)) for k in TRAINING_VARIABLES})
+        spec = SPECS[name]
+        return checking.judge(spec, checking.observation(spec, _cases(name, seed), facts))
+    except (ValueError, TypeError, KeyError) as error:
+        return Result("entraînement" if name == "training" else name, 0.0, points(name),
+                      [f"le résultat des tests cachés est illisible ({error}) : aucun point n'est attribué."])
+
+
+def check(name: str, namespace: dict[str, Any], seed: int = 0) -> Result:
+    """Result of one exercise for the notebook whose globals are `namespace`, all in this process."""
+    request = plan(name, seed)
+    return judge_facts(name, seed, probe.observe(request, namespace))
 
 
 def grade(name: str, namespace: dict[str, Any], seed: int = 0) -> float:
-    """Prints the French verdict of one exercise and returns its points (nbgrader's partial credit)."""
+    """Prints the French verdict of one exercise and returns its points (when the notebook is run by hand)."""
     result = check(name, namespace, seed)
     print(result.report())
     return result.points
