@@ -164,12 +164,16 @@ class JudgeProbes(NbGraderPreprocessor):
         facts = [o.data[MIME] for o in cell.outputs
                  if o.get("output_type") in ("display_data", "execute_result") and MIME in o.get("data", {})]
         facts = [f for f in facts if isinstance(f, dict) and f.get("nonce") == plan["nonce"]]
+        problems = []
         if len(facts) == 1:
             result = checks.judge_facts(plan["name"], plan["seed"], facts[0])
         else:
             label = "entraînement" if plan["name"] == "training" else plan["name"]
             result = Result(label, 0.0, checks.points(plan["name"]), [_missing_facts_message(cell)])
-        cell.outputs = [new_output("stream", name="stdout", text=result.report() + "\n"),
+            # what stopped the cell stays visible (timeout, dead kernel…); it also makes the score 0
+            problems = [_error_output(o.get("ename", "Erreur"), o.get("evalue", ""))
+                        for o in cell.outputs if o.get("output_type") == "error"][-1:]
+        cell.outputs = [new_output("stream", name="stdout", text=result.report() + "\n"), *problems,
                         new_output("execute_result", data={"text/plain": repr(float(result.points))},
                                    execution_count=cell.get("execution_count"))]
         return cell, resources

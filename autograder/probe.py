@@ -19,7 +19,6 @@ from __future__ import annotations
 import base64
 import contextlib
 import dis
-import gc
 import io
 import json
 import sys
@@ -181,11 +180,16 @@ def isolate(fn: Callable, replacements: dict[str, Callable]) -> Callable:
     return copy
 
 
-def stand_ins(source: str) -> dict[str, Callable]:
+@contextlib.contextmanager
+def stand_ins(source: str):
+    """The functions defined by `source`, gone (namespace cleared, no cycle left) once the block ends."""
     namespace: dict[str, Any] = {"torch": torch}
-    if source:
-        exec(compile(source, "<reference>", "exec"), namespace)  # noqa: S102 - the grader's own code
-    return {k: v for k, v in namespace.items() if isinstance(v, types.FunctionType)}
+    try:
+        if source:
+            exec(compile(source, "<reference>", "exec"), namespace)  # noqa: S102 - the grader's own code
+        yield {k: v for k, v in namespace.items() if isinstance(v, types.FunctionType)}
+    finally:
+        namespace.clear()
 
 
 def _same(a: torch.Tensor, b: Any) -> bool:
@@ -225,10 +229,11 @@ def observe_function(request: dict[str, Any], namespace: dict[str, Any]) -> dict
     if not callable(fn):
         return facts
     facts["has_loop"] = has_python_loop(fn)
-    isolated = isolate(fn, stand_ins(request.get("stand_ins", "")))
-    facts["calls"] = [call_once(isolated, request["arguments"], request.get("accumulates", []),
-                                {k: decode_tensor(v) for k, v in case.items()})
-                      for case in request["cases"]]
+    with stand_ins(request.get("stand_ins", "")) as reference:
+        isolated = isolate(fn, reference)
+        facts["calls"] = [call_once(isolated, request["arguments"], request.get("accumulates", []),
+                                    {k: decode_tensor(v) for k, v in case.items()})
+                          for case in request["cases"]]
     return facts
 
 
@@ -249,7 +254,6 @@ def observe(request: dict[str, Any], namespace: dict[str, Any]) -> dict[str, Any
     """The facts the grader asked for, as a JSON-able dict that echoes the request's nonce."""
     kind = request["kind"]
     facts = observe_function(request, namespace) if kind == "function" else observe_variables(request, namespace)
-    gc.collect()  # the reference stand-ins leave with this call
     return {"nonce": request["nonce"], **facts}
 
 

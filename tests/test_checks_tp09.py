@@ -131,6 +131,14 @@ def test_training_facts_are_read_defensively():
         assert checks.judge_facts("training", 0, facts).points == 0
 
 
+def test_reference_stand_ins_do_not_outlive_the_probe():
+    import gc
+    import types
+    checks.check("backward_pass", student_namespace())
+    assert not [o for o in gc.get_objects()
+                if type(o) is types.FunctionType and o.__code__.co_filename == "<reference>"]
+
+
 def test_the_function_being_graded_never_reaches_the_kernel_as_reference_code():
     for name in EXERCISES:
         request = checks.plan(name, 0)
