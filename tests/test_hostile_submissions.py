@@ -1,0 +1,161 @@
+"""A class with hostile submissions next to honest ones, graded by plain `nbgrader autograde` and by `autograder grade`.
+
+Every kernel runs in the sandbox: the attacks in `hostile_corpus` fail, the honest
+grades are those of an ordinary class, the gradebook stays intact, nothing secret
+reaches an output or a feedback page, and everyone is graded.
+"""
+
+import hashlib
+import os
+import secrets
+import socket
+import sqlite3
+import threading
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbgrader.api import Gradebook
+
+from autograder import cli
+from autograder.demo import hand_in, nbgrader, prepare_course
+from autograder.grading import db_url
+from autograder.sandbox import SANDBOX_UID_BASE
+from hostile_corpus import EXPECTED, class_answers
+
+pytestmark = [pytest.mark.tp09, pytest.mark.slow]
+
+ENV_SECRET = "jeton-secret-de-l-instructeur"
+SECRETS = ("from autograder.tp09.checks import grade",  # hidden tests (source/ only)
+           "Reference solution of TP 9",                # autograder/tp09/reference.py
+           "Checks of TP 9",                            # autograder/tp09/checks.py
+           "probe.run(",                                # the planted hidden checks
+           ENV_SECRET)
+
+
+class Listener:
+    """A TCP service on 127.0.0.1 that records whoever connects."""
+
+    def __init__(self):
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.port = self.server.getsockname()[1]
+        self.connections = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while True:
+            try:
+                connection, address = self.server.accept()
+            except OSError:
+                return
+            self.connections.append(address)
+            connection.close()
+
+    def close(self):
+        self.server.close()
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.fixture(scope="module", params=["nbgrader autograde", "autograder grade"])
+def hostile_class(request, tmp_path_factory):
+    course = tmp_path_factory.mktemp("hostile") / "course"
+    prepare_course(course, "tp09")
+    assert nbgrader(course, "generate_assignment", "tp09", "--force") == 0
+    listener, token = Listener(), secrets.token_hex(6)
+    hand_in(course, "tp09", class_answers(str(course), listener.port, token))
+    protected = {p: _digest(p) for p in [course / "nbgrader_config.py", *(course / "source").rglob("*.ipynb"),
+                                         *(course / "submitted").rglob("*.ipynb")]}
+    os.environ["AUTOGRADER_TEST_SECRET"] = ENV_SECRET
+    try:
+        if request.param == "nbgrader autograde":
+            assert nbgrader(course, "autograde", "tp09", "--Execute.timeout=60") == 0
+            assert nbgrader(course, "generate_feedback", "tp09") == 0
+        else:
+            assert cli.main(["grade", "tp09", "--jobs", "2", "--course", str(course)]) == 0
+    finally:
+        del os.environ["AUTOGRADER_TEST_SECRET"]
+        listener.close()
+    return course, protected, listener, token
+
+
+def cell_scores(course):
+    with Gradebook(db_url(course)) as gb:
+        return {s.student_id: {g.name: g.score for nb in s.notebooks for g in nb.grades if g.cell_type == "code"}
+                for s in gb.find_assignment("tp09").submissions}
+
+
+def test_everyone_is_graded_and_honest_grades_are_unchanged(hostile_class):
+    course, *_ = hostile_class
+    assert cell_scores(course) == EXPECTED
+
+
+def test_the_gradebook_and_the_course_files_are_intact(hostile_class):
+    course, protected, _, token = hostile_class
+    with sqlite3.connect(course / "gradebook.db") as db:
+        assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert {p: _digest(p) for p in protected} == protected
+    written = [p for p in (course / f"pwned-{token}.txt", Path(f"/tmp/pwned-{token}.txt"),
+                           Path(f"/root/pwned-{token}.txt"), Path(f"/work/pwned-{token}.txt")) if p.exists()]
+    assert not written
+    assert not list((course / "autograded" / "vandal").rglob(f"pwned-{token}.txt"))  # its private copy is dropped
+
+
+def test_no_connection_reaches_a_local_service(hostile_class):
+    _, _, listener, _ = hostile_class
+    assert listener.connections == []
+
+
+def _outputs(nb) -> str:
+    """Everything the cells of `nb` output, as text."""
+    parts = []
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            parts += [output.get("text", ""), output.get("ename", ""), output.get("evalue", ""),
+                      *output.get("traceback", []), *(str(v) for v in output.get("data", {}).values())]
+    return "\n".join(parts)
+
+
+def test_nothing_secret_reaches_outputs_or_feedback(hostile_class):
+    course, _, _, token = hostile_class
+    for student in EXPECTED:
+        autograded = nbformat.read(next((course / "autograded" / student / "tp09").glob("*.ipynb")), as_version=4)
+        feedback = next((course / "feedback" / student / "tp09").glob("*.html")).read_text()
+        texts = {"outputs": _outputs(autograded), "feedback": feedback}
+        for where, text in texts.items():
+            leaked = [s for s in (*SECRETS, f"canari-de-alice-{token}") if s in text and student != "alice"]
+            assert not leaked, f"{student} {where}: {leaked}"
+            assert "BEGIN HIDDEN TESTS" not in feedback
+
+
+def test_the_attacks_were_really_attempted(hostile_class):
+    """The corpus is not vacuous: each attack ran, and the sandbox refused it."""
+    course, _, _, token = hostile_class
+
+    def printed(student):
+        nb = nbformat.read(next((course / "autograded" / student / "tp09").glob("*.ipynb")), as_version=4)
+        return _outputs(nb)
+    spy = printed("spy")
+    assert "refusé" in spy and "tp09/reference.py FileNotFoundError" in spy.replace("refusé ", "")
+    assert "['__init__.py', 'probe.py', 'sandbox.py', 'warm.py']" in spy
+    written = {line.split()[1] for line in printed("vandal").splitlines() if line.startswith("écrit ")}
+    assert written == {f"/tmp/pwned-{token}.txt", f"pwned-{token}.txt"}  # its private /tmp and its own folder
+    assert printed("network").count("refusé") == 3
+    hog = printed("hog")
+    assert "MemoryError" in hog and "fork refusé après" in hog
+    assert "SortieTropLongue" in printed("flood")
+
+
+def test_no_sandboxed_process_outlives_grading(hostile_class):
+    leftovers = []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            uid = int(next(line for line in status.read_text().splitlines() if line.startswith("Uid:")).split()[1])
+        except (OSError, StopIteration):
+            continue
+        if SANDBOX_UID_BASE <= uid < SANDBOX_UID_BASE + 64:
+            leftovers.append(status.parent.name)
+    assert not leftovers
+
