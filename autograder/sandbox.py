@@ -45,6 +45,7 @@ PROVISIONER_NAME = "autograder-sandbox"
 KERNEL_MODULES = ("__init__.py", "probe.py", "sandbox.py", "warm.py")  # all of `autograder` that a kernel may import
 SANDBOX_UID_BASE = 61000  # kernels of grading worker i run as uid SANDBOX_UID_BASE + i when the grader is root
 SLOT_VARIABLE = "AUTOGRADER_SANDBOX_SLOT"
+BWRAP_VARIABLE = "AUTOGRADER_BWRAP"  # path of bwrap, when it is not the one on PATH
 KERNEL_NAMESPACE_PID = 2  # in its PID namespace, after bwrap's reaper (pid 1)
 SINGLE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                                         "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")}
@@ -133,6 +134,10 @@ class _Mounts:
         self.made.add(target)
 
 
+def bwrap() -> str:
+    return os.environ.get(BWRAP_VARIABLE, "bwrap")
+
+
 def running_as_root() -> bool:
     return os.geteuid() == 0
 
@@ -161,7 +166,7 @@ def bwrap_command(argv: list[str], *, writable: list[Path], cwd: Path, env: dict
     mounts.bind(kernel_package(), _package_dir())
     for folder in writable:
         mounts.bind(folder, writable=True)
-    args = ["bwrap", *namespaces, "--die-with-parent", "--hostname", "bac-a-sable", "--clearenv",
+    args = [bwrap(), *namespaces, "--die-with-parent", "--hostname", "bac-a-sable", "--clearenv",
             *_system(), "--proc", "/proc", "--dev", "/dev",
             "--size", str(limits.tmp_size), "--perms", "1777", "--tmpfs", "/dev/shm",
             "--size", str(limits.tmp_size), "--perms", "1777", "--tmpfs", "/tmp", *mounts.args]
@@ -189,8 +194,8 @@ def unavailable_reason() -> str | None:
     """None when a sandbox starts here; otherwise why not."""
     if not sys.platform.startswith("linux"):
         return f"the sandbox needs Linux namespaces (this is {sys.platform})"
-    if shutil.which("bwrap") is None:
-        return "bubblewrap (bwrap) is not installed"
+    if shutil.which(bwrap()) is None:
+        return f"bubblewrap ({bwrap()}) is not installed"
     for tool in ("prlimit", *(["setpriv"] if running_as_root() else [])):
         if shutil.which(tool) is None:
             return f"{tool} (util-linux) is not installed"
