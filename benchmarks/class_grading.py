@@ -79,12 +79,20 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--jobs", type=int, nargs="+", default=[2])
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--unsafe-too", action="store_true",
+                        help="also time both commands without the sandbox, to see what it costs")
     args = parser.parse_args()
     bin_dir = Path(sys.executable).parent
-    commands = {"nbgrader autograde (sequential)": [sys.executable, "-m", "nbgrader", "autograde", "tp09", "--force"]}
+    nbgrader_command = [sys.executable, "-m", "nbgrader", "autograde", "tp09", "--force"]
+    commands = {"nbgrader autograde (sequential)": nbgrader_command}
     for jobs in args.jobs:
         commands[f"autograder grade --jobs {jobs}"] = [str(bin_dir / "autograder"), "grade", "tp09", "--force",
                                                       "--jobs", str(jobs)]
+    if args.unsafe_too:
+        commands["nbgrader autograde, no sandbox"] = [*nbgrader_command, "--SandboxProvisioner.unsafe=True"]
+        for jobs in args.jobs:
+            commands[f"autograder grade --jobs {jobs} --unsafe"] = [*commands[f"autograder grade --jobs {jobs}"],
+                                                                    "--unsafe"]
     times: dict[str, list[float]] = {name: [] for name in commands}
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
