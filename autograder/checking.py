@@ -2,8 +2,8 @@
 
 A check runs in three steps, two of them outside the student's kernel:
 
-* `request` (grader) draws the inputs of each case from a seed and says how to call
-  the function;
+* `request` (grader) encodes the inputs of each case (drawn from a seed the kernel never
+  sees) and says how to call the function;
 * `autograder.probe.observe` (kernel) calls the student's function on them and
   reports plain facts: outputs, exception, inputs modified in place, a trace of what
   ran — nothing is judged there;
@@ -115,9 +115,14 @@ class FunctionSpec:
 # ------------------------------------------------------------- request and facts
 
 
+def nonce() -> str:
+    """Echoed by the kernel with its facts: an output without it was not made by this request."""
+    return secrets.token_hex(16)
+
+
 def request(spec: FunctionSpec, cases: Sequence[Case], stand_in_source: str = "") -> dict[str, Any]:
     """What the kernel must run for this spec (see `autograder.probe`)."""
-    return {"kind": "function", "function": spec.name, "nonce": secrets.token_hex(16),
+    return {"kind": "function", "function": spec.name, "nonce": nonce(),
             "arguments": list(spec.arguments), "accumulates": list(spec.accumulates),
             "cases": [{k: probe.encode_tensor(v) for k, v in case.inputs.items()} for case in cases],
             "stand_ins": stand_in_source}

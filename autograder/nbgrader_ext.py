@@ -66,6 +66,7 @@ class PlantProbes(NbGraderPreprocessor):
     """Replaces each hidden check by a probe call on inputs drawn now (see `autograder.probe`)."""
 
     def preprocess_cell(self, cell, resources, index):
+        cell.metadata.pop(PLAN, None)  # a submission may carry one: only ours count
         target = hidden_check(cell.source) if _is_test_cell(cell) else None
         if target is None:
             return cell, resources

@@ -247,10 +247,8 @@ def host_pid(namespace_pid: int, ancestor: int, timeout: float = 10.0) -> int:
             if parent == str(ancestor):
                 return int(pid)
         if time.monotonic() > deadline:
-            raise RuntimeError(f"kernel {namespace_pid} of the zygote is not running")
+            raise RuntimeError(f"no process {namespace_pid} in a PID namespace under process {ancestor}")
         time.sleep(0.01)
-
-
 
 
 class KernelBox:
