@@ -27,12 +27,13 @@ from autograder import probe
 LOOP_PENALTY = 0.25
 MUTATION_PENALTY = 0.25
 TOLERANCES = {torch.float64: (1e-6, 1e-8), torch.float32: (1e-4, 1e-5)}  # (rtol, atol)
-# Evidence of autograd in a trace: C functions called from Python, and backward kernels.
+# Evidence of autograd in a trace: C functions called from Python, and backward kernels called directly.
 AUTOGRAD_CALLS = frozenset({"run_backward", "_grad_increment_nesting", "_jvp_increment_nesting",
                             "_enter_dual_level", "_make_dual", "requires_grad_", "_set_requires_grad"})
 # Calls that switch the trace off or move work where it cannot see.
-EVASION_CALLS = frozenset({"setprofile", "settrace", "_pop_torch_dispatch_stack", "_set_torch_dispatch_mode",
-                           "_pop_torch_function_stack", "start_new_thread", "fork", "fork_exec", "posix_spawn",
+# (Popping the function mode is not one: torch does it itself around Python-level handlers,
+# and the autograd engine and functorch are seen by the profile whatever the mode stack.)
+EVASION_CALLS = frozenset({"setprofile", "settrace", "start_new_thread", "fork", "fork_exec", "posix_spawn",
                            "system", "execv", "execve", "spawnv"})
 
 

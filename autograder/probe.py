@@ -28,7 +28,7 @@ import warnings
 from typing import Any, Callable
 
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
+from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_leaves
 
 MIME = "application/vnd.autograder.probe+json"
@@ -95,19 +95,24 @@ def decode_request(text: str) -> dict[str, Any]:
 # ------------------------------------------------------------------ tracing
 
 
-class _Trace(TorchDispatchMode):
-    """Aten ops run below autograd, and whether any of them saw a tensor that requires grad."""
+class _Trace(TorchFunctionMode):
+    """Torch functions, methods and `torch.ops` called from Python, and whether any saw a tensor requiring grad.
+
+    A function mode rather than a dispatch mode: it sees the same calls from Python
+    (autograd's own backward kernels run in C++, and the engine call is in the profile),
+    and its first use does not import torch._dynamo (2 s in a fresh kernel).
+    """
 
     def __init__(self):
         super().__init__()
         self.ops: set[str] = set()
         self.requires_grad = False
 
-    def __torch_dispatch__(self, func, types_, args=(), kwargs=None):
+    def __torch_function__(self, func, types_, args=(), kwargs=None):
         kwargs = kwargs or {}
         out = func(*args, **kwargs)
         if len(self.ops) < MAX_NAMES:
-            self.ops.add(str(func.overloadpacket))
+            self.ops.add(getattr(func, "__name__", None) or type(func).__name__)
         if not self.requires_grad:
             self.requires_grad = any(isinstance(t, torch.Tensor) and t.requires_grad
                                      for t in tree_leaves((args, kwargs, out)))

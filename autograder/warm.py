@@ -42,7 +42,7 @@ from autograder.sandbox import (SINGLE_THREAD, SandboxProvisioner, bwrap_command
 PROVISIONER_NAME = "autograder-warm"
 PRELOAD = ("numpy", "torch", "sklearn.datasets", "sklearn.model_selection", "sklearn.metrics",
            "matplotlib.pyplot", "ipykernel.kernelapp", "ipykernel.ipkernel", "matplotlib_inline.backend_inline",
-           "autograder.probe", "torch._dynamo")  # torch imports _dynamo when the probe's trace first runs
+           "autograder.probe")
 
 
 # ------------------------------------------------------------------ zygote side
