@@ -11,8 +11,8 @@ each kernel is a fresh `fork()` of it, used for one notebook and then killed:
 
 jupyter_client starts kernels through a *kernel provisioner*; `WarmProvisioner`
 (entry point `autograder-warm`) asks the zygote for a fork instead of `Popen`. The
-grading workers select it (`SandboxedKernelManager.provisioner_name`); everything
-else in nbgrader's pipeline is unchanged.
+grading workers select it through the kernel spec of the same name
+(`Execute.kernel_name`); everything else in nbgrader's pipeline is unchanged.
 
 The zygote itself runs in a sandbox (`autograder.sandbox`) whose only writable
 folder is its own; each kernel works in a copy of its submission made there, and
