@@ -25,6 +25,7 @@ is set.
 
 from __future__ import annotations
 
+import atexit
 import functools
 import json
 import os
@@ -88,6 +89,7 @@ def _package_dir() -> Path:
 def kernel_package() -> Path:
     """A copy of the modules of `autograder` a kernel may import, mounted over the real package."""
     folder = Path(tempfile.mkdtemp(prefix="autograder-kernel-package-"))
+    atexit.register(shutil.rmtree, folder, True)
     for name in KERNEL_MODULES:
         shutil.copy2(_package_dir() / name, folder / name)
     folder.chmod(0o755)

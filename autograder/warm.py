@@ -22,6 +22,7 @@ before forking the next kernel the zygote kills every process left in its sandbo
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import json
 import os
@@ -123,6 +124,8 @@ class Zygote:
         if cls._current is None or cls._current.process.poll() is not None or cls._current.sandboxed != sandboxed:
             if cls._current is not None:
                 cls._current.close()
+            else:
+                atexit.register(lambda: cls._current and cls._current.close())
             cls._current = cls(sandboxed=sandboxed)
         return cls._current
 
