@@ -140,7 +140,8 @@ class ForeignValue:
         return self.cls
 
 
-def _value(entry: Any) -> Any:
+def read_value(entry: Any) -> Any:
+    """A value encoded by `probe.encode_value`: a plain tensor, or a `ForeignValue`; ValueError if malformed."""
     if not isinstance(entry, dict) or not isinstance(entry.get("class"), str):
         raise ValueError("malformed value")
     if entry["class"] != "torch.Tensor" or "tensor" not in entry:
@@ -166,11 +167,11 @@ def _call(spec: FunctionSpec, case: Case, fact: Any) -> Call:
     if "error" in fact:
         call.error = str(fact["error"])[:500] or "Exception"
         return call
-    call.outputs = tuple(_value(v) for v in fact["outputs"])
+    call.outputs = tuple(read_value(v) for v in fact["outputs"])
     if not isinstance(fact.get("returned"), int) or fact["returned"] != len(call.outputs):
         call.outputs += (ForeignValue("..."),) * max(0, min(16, int(fact.get("returned", 0))) - len(call.outputs))
     after = fact.get("after", {})
-    call.after = {k: _value(after[k]) for k in spec.accumulates}
+    call.after = {k: read_value(after[k]) for k in spec.accumulates}
     return call
 
 

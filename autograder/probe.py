@@ -246,12 +246,10 @@ def observe_variables(request: dict[str, Any], namespace: dict[str, Any]) -> dic
     found: dict[str, Any] = {}
     for name in request["names"]:
         value = namespace.get(name)
-        if isinstance(value, torch.Tensor):
-            found[name] = encode_value(value)
-        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
             found[name] = {"class": type(value).__name__, "number": float(value)}
         else:
-            found[name] = {"class": type(value).__name__}
+            found[name] = encode_value(value)
     return {"variables": found}
 
 

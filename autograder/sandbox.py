@@ -50,8 +50,7 @@ BWRAP_VARIABLE = "AUTOGRADER_BWRAP"  # path of bwrap, when it is not the one on 
 KERNEL_NAMESPACE_PID = 2  # in its PID namespace, after bwrap's reaper (pid 1)
 SINGLE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                                         "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")}
-KEPT_VARIABLES = ("LANG", "LC_ALL", "LC_CTYPE", "TZ", "NBGRADER_EXECUTION", "PYTHONHASHSEED",
-                  "PYDEVD_DISABLE_FILE_VALIDATION", *SINGLE_THREAD)
+KEPT_VARIABLES = ("LANG", "LC_ALL", "LC_CTYPE", "TZ", "NBGRADER_EXECUTION", "PYTHONHASHSEED", *SINGLE_THREAD)
 HOW_TO_FIX = ("install bubblewrap (`apt-get install bubblewrap`) on a Linux machine where user namespaces "
               "are allowed, or grade without isolation, at your own risk: `autograder grade --unsafe` "
               "or `nbgrader autograde --SandboxProvisioner.unsafe=True`")

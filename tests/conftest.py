@@ -26,6 +26,16 @@ def student_namespace(*sources: str) -> dict:
     return namespace
 
 
+def cell_scores(course: Path, assignment: str = "tp09") -> dict[str, dict[str, float]]:
+    """Per student, the score of each autograded (code) cell, from the course's gradebook."""
+    from nbgrader.api import Gradebook
+
+    from autograder.grading import db_url
+    with Gradebook(db_url(course)) as gb:
+        return {s.student_id: {g.name: g.score for nb in s.notebooks for g in nb.grades if g.cell_type == "code"}
+                for s in gb.find_assignment(assignment).submissions}
+
+
 def solution_source(name: str) -> str:
     from autograder.submissions import solutions
     return solutions(nbformat.read(SOURCE_NB, as_version=4))[name]

@@ -16,12 +16,11 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from nbgrader.api import Gradebook
 
 from autograder import cli
 from autograder.demo import hand_in, nbgrader, prepare_course
-from autograder.grading import db_url
 from autograder.sandbox import SANDBOX_UID_BASE
+from conftest import cell_scores
 from hostile_corpus import EXPECTED, class_answers
 
 pytestmark = [pytest.mark.tp09, pytest.mark.slow]
@@ -80,12 +79,6 @@ def hostile_class(request, tmp_path_factory):
         del os.environ["AUTOGRADER_TEST_SECRET"]
         listener.close()
     return course, protected, listener, token
-
-
-def cell_scores(course):
-    with Gradebook(db_url(course)) as gb:
-        return {s.student_id: {g.name: g.score for nb in s.notebooks for g in nb.grades if g.cell_type == "code"}
-                for s in gb.find_assignment("tp09").submissions}
 
 
 def test_everyone_is_graded_and_honest_grades_are_unchanged(hostile_class):

@@ -3,10 +3,9 @@
 import csv
 
 import pytest
-from nbgrader.api import Gradebook
 
 from autograder.demo import hand_in, nbgrader, prepare_course
-from autograder.grading import db_url
+from conftest import cell_scores
 
 pytestmark = [pytest.mark.tp09, pytest.mark.slow]
 
@@ -56,15 +55,9 @@ def course(tmp_path_factory):
     return course
 
 
-def cell_scores(course, student):
-    with Gradebook(db_url(course)) as gb:
-        sub = gb.find_submission("tp09", student)
-        return {g.name: g.score for nb in sub.notebooks for g in nb.grades if g.name.startswith("test_")}
-
-
 @pytest.mark.parametrize("student", EXPECTED)
 def test_autograde_scores_every_cell_as_expected(course, student):
-    assert cell_scores(course, student) == pytest.approx(EXPECTED[student]), student
+    assert cell_scores(course)[student] == pytest.approx(EXPECTED[student]), student
 
 
 def test_feedback_shows_french_verdicts_and_hides_the_hidden_tests(course):

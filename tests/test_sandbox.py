@@ -1,7 +1,6 @@
 """The sandbox of grading kernels, seen from inside a real kernel, from nbgrader validate, and where it cannot start."""
 
 import json
-import os
 import socket
 import subprocess
 import sys

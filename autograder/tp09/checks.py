@@ -335,14 +335,12 @@ def _accuracy(params: dict[str, torch.Tensor]) -> float:
 
 
 def _training_value(entry: Any) -> Any:
-    if not isinstance(entry, dict):
+    """None for a missing variable, a float for a number, else a value as `checking.read_value` reads it."""
+    if not isinstance(entry, dict) or entry.get("class") == "builtins.NoneType":
         return None
-    if "number" in entry and isinstance(entry["number"], (int, float)):
+    if isinstance(entry.get("number"), (int, float)):
         return float(entry["number"])
-    if "tensor" in entry and entry.get("class") == "torch.Tensor":
-        return probe.decode_tensor(entry["tensor"])
-    return checking.ForeignValue(str(entry.get("class", "?"))[:100]) if entry.get("class") != "builtins.NoneType" \
-        and entry.get("class") != "NoneType" else None
+    return checking.read_value(entry)
 
 
 def judge_training(facts: dict[str, Any]) -> Result:
