@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv sandbox-tools release demo test lab benchmark benchmark-class clean
+.PHONY: venv sandbox-tools classroom-tools classroom release demo test test-classroom hub lab benchmark benchmark-class clean
 
 venv: $(STAMP)
 
@@ -21,6 +21,30 @@ sandbox-tools:
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; \
 	  else echo "bubblewrap is missing: sudo apt-get install bubblewrap (grading refuses to run without it)" >&2; exit 1; fi; }
+
+## What the JupyterHub classroom needs beyond the course: the hub, Chromium for the browser test.
+CLASSROOM_STAMP := $(VENV)/.classroom-installed
+classroom-tools: $(CLASSROOM_STAMP)
+
+$(CLASSROOM_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,classroom]'
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "Chromium is missing: sudo apt-get install chromium (browser test of the classroom)" >&2; exit 1; fi; }
+	touch $(CLASSROOM_STAMP)
+
+## Environments, accounts, course and exchange of the one-machine classroom (root; idempotent).
+classroom: classroom-tools
+	$(PY) deploy/classroom.py install
+
+## JupyterHub on http://127.0.0.1:8000 for a demo; prints the logins (root).
+hub: classroom
+	$(PY) deploy/classroom.py serve
+
+## The classroom end to end on a real hub, and in Chromium (root; CI runs it after `make test`).
+test-classroom: classroom
+	$(PY) -m pytest -q -p no:cacheprovider --override-ini addopts= tests/classroom
 
 ## Regenerate the solution cells of source/ from the reference modules, then release/.
 release: venv

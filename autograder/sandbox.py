@@ -155,7 +155,7 @@ def bwrap_command(argv: list[str], *, writable: list[Path], cwd: Path, env: dict
                   uid: int | None, limits: Limits = Limits()) -> list[str]:
     """`argv` wrapped in bubblewrap (+ setpriv when root) + prlimit."""
     if uid is None:  # unprivileged bwrap: a user namespace, and no further one inside
-        namespaces = ["--unshare-all", "--disable-userns"]
+        namespaces = ["--unshare-all", "--unshare-user", "--disable-userns"]
     else:            # bwrap as root mounts for real; setpriv then becomes `uid` and drops every capability
         namespaces = ["--unshare-pid", "--unshare-net", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
     mounts = _Mounts()
@@ -341,12 +341,15 @@ def install_kernelspecs(prefix: str = sys.prefix) -> list[Path]:
 
     written = []
     for name, display in ((PROVISIONER_NAME, "Python 3 (bac à sable)"), ("autograder-warm", "Python 3 (bac à sable, préchauffé)")):
-        folder = Path(prefix) / "share" / "jupyter" / "kernels" / name
-        folder.mkdir(parents=True, exist_ok=True)
+        spec_file = Path(prefix) / "share" / "jupyter" / "kernels" / name / "kernel.json"
         spec = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
                 "display_name": display, "language": "python", "interrupt_mode": "signal",
                 "metadata": {"kernel_provisioner": {"provisioner_name": name}}}
-        (folder / "kernel.json").write_text(json.dumps(spec, indent=1) + "\n")
+        text = json.dumps(spec, indent=1) + "\n"
+        if not spec_file.exists() or spec_file.read_text() != text:  # an installed, read-only env already has it
+            spec_file.parent.mkdir(parents=True, exist_ok=True)
+            spec_file.write_text(text)
+        folder = spec_file.parent
         written.append(folder)
     KernelSpecManager().get_kernel_spec(PROVISIONER_NAME)  # raises if jupyter does not find it
     return written

@@ -1,0 +1,329 @@
+"""A JupyterHub classroom for the course on one machine: settings, installation, accounts.
+
+Run as root (it creates accounts and system folders):
+
+    python deploy/classroom.py install   # environments, proxy, accounts, course, exchange (idempotent)
+    python deploy/classroom.py logins    # how to log in
+    python deploy/classroom.py serve     # the hub, in the foreground (`make hub`)
+    python deploy/classroom.py reset     # fresh homes, exchange, course and hub state (tests)
+
+`deploy/jupyterhub_config.py` reads the same settings (`Classroom.from_environment`).
+What lives where (prefix `/opt/dl-from-scratch` by default):
+
+* `student-env/`: the students' Python, from environment.yml, **without** the `autograder`
+  package; world-readable. Its `etc/jupyter/nbgrader_config.py` is the global nbgrader config.
+* `grader-env/`: the same plus `autograder` (which holds the reference solutions) and
+  bubblewrap's kernel specs; readable by root and the grader account only.
+* `proxy/`: configurable-http-proxy from npm. `hub/`: the hub's database, cookie secret,
+  and `passwords` (root only).
+* `/home/grader-<course>/<course>/`: the course directory (source/, nbgrader_config.py,
+  gradebook), in the grader account's home (0700). The formgrader service runs there.
+* `/srv/nbgrader/exchange`: nbgrader's exchange, writable by everyone (nbgrader's own rules
+  keep students out of each other's submissions).
+"""
+
+from __future__ import annotations
+
+import argparse
+import grp
+import json
+import os
+import pwd
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+DEPLOY = REPO / "deploy"
+STUDENT_PYTHON = "/usr/bin/python3.11"  # a system interpreter every account can run
+CONDA_TO_PIP = {"pytorch": "torch", "python": None, "cpuonly": None}  # environment.yml names → pip
+
+
+def _names(value: str) -> tuple[str, ...]:
+    return tuple(name.strip() for name in value.split(",") if name.strip())
+
+
+@dataclass(frozen=True)
+class Classroom:
+    course: str = "dl-from-scratch"
+    prefix: Path = Path("/opt/dl-from-scratch")
+    exchange: Path = Path("/srv/nbgrader/exchange")
+    instructors: tuple[str, ...] = ("prof",)
+    students: tuple[str, ...] = ("etudiant1", "etudiant2")
+    cpu_limit: float = 1.0          # cores per student server (and OMP_NUM_THREADS)
+    mem_limit: str = "2G"           # per student server, kernels included
+    port: int = 8000
+    service_port: int = 9999
+
+    @classmethod
+    def from_environment(cls, env=os.environ) -> Classroom:
+        """Defaults, overridden by CLASSROOM_* variables (the test and `make hub` use them)."""
+        values = {}
+        for name, kind in [("course", str), ("prefix", Path), ("exchange", Path), ("instructors", _names),
+                           ("students", _names), ("cpu_limit", float), ("mem_limit", str), ("port", int),
+                           ("service_port", int)]:
+            variable = f"CLASSROOM_{name.upper()}"
+            if env.get(variable):
+                values[name] = kind(env[variable])
+        return cls(**values)
+
+    @property
+    def grader(self) -> str:
+        return f"grader-{self.course}"
+
+    @property
+    def student_env(self) -> Path:
+        return self.prefix / "student-env"
+
+    @property
+    def grader_env(self) -> Path:
+        return self.prefix / "grader-env"
+
+    @property
+    def hub_dir(self) -> Path:
+        return self.prefix / "hub"
+
+    @property
+    def proxy(self) -> Path:
+        return self.prefix / "proxy" / "node_modules" / ".bin" / "configurable-http-proxy"
+
+    @property
+    def grader_home(self) -> Path:
+        return Path("/home") / self.grader
+
+    @property
+    def course_root(self) -> Path:
+        return self.grader_home / self.course
+
+    @property
+    def passwords_file(self) -> Path:
+        return self.hub_dir / "passwords.json"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def accounts(self) -> tuple[str, ...]:
+        return (*self.instructors, *self.students)
+
+    def threads(self) -> int:
+        """Threads a student kernel may use: the CPU limit, rounded down, at least one."""
+        return max(1, int(self.cpu_limit))
+
+    def mem_bytes(self) -> int:
+        units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
+        text = self.mem_limit.strip().upper()
+        return int(float(text[:-1]) * units[text[-1]]) if text[-1] in units else int(text)
+
+
+# ------------------------------------------------------------------ installation
+
+
+def run(*command: str, **kwargs) -> subprocess.CompletedProcess:
+    print("$", " ".join(command), flush=True)
+    return subprocess.run(command, check=True, **kwargs)
+
+
+def student_requirements() -> list[str]:
+    """The pip requirements of environment.yml (the students' kernel environment)."""
+    requirements = []
+    for dependency in yaml.safe_load((REPO / "environment.yml").read_text())["dependencies"]:
+        name, version = re.fullmatch(r"([A-Za-z0-9_.-]+)(.*)", dependency.replace(" ", "")).groups()
+        if re.fullmatch(r"=[^=].*", version):  # conda's single `=` pin
+            version = "=" + version
+        pip_name = CONDA_TO_PIP.get(name, name)
+        if pip_name:
+            requirements.append(pip_name + version)
+    return requirements
+
+
+def hub_version() -> str:
+    import jupyterhub
+    return jupyterhub.__version__
+
+
+def build_env(env: Path, packages: list[str]) -> None:
+    if not (env / "bin" / "python").exists():
+        run(STUDENT_PYTHON, "-m", "venv", str(env))
+    run(str(env / "bin" / "pip"), "install", "--quiet", "--disable-pip-version-check", *packages)
+
+
+def install_env_config(env: Path) -> None:
+    """The environment's own (sys-prefix) Jupyter config: deploy/nbgrader_config.py, terminals.
+
+    Terminals run a non-login bash: a login shell would reset PATH from /etc/profile and lose
+    the environment's bin/ (`python`, `nbgrader`, `autograder`) that the hub put first.
+    """
+    target = env / "etc" / "jupyter"
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.copy(DEPLOY / "nbgrader_config.py", target / "nbgrader_config.py")
+    terminals = {"ServerApp": {"terminado_settings": {"shell_command": ["/bin/bash"]}}}
+    (target / "jupyter_server_config.json").write_text(json.dumps(terminals, indent=1))
+
+
+def disable_instructor_tools(env: Path) -> None:
+    """Students get the Assignments list and Validate, not formgrader or Create Assignment."""
+    jupyter = str(env / "bin" / "jupyter")
+    run(jupyter, "server", "extension", "disable", "--sys-prefix", "nbgrader.server_extensions.formgrader")
+    for plugin in ("formgrader", "create-assignment"):
+        run(jupyter, "labextension", "disable", "--level=sys_prefix", f"@jupyter/nbgrader:{plugin}")
+        run(jupyter, "labextension", "lock", "--level=sys_prefix", f"@jupyter/nbgrader:{plugin}")
+
+
+def install_envs(room: Classroom) -> None:
+    stamp = room.prefix / ".envs-installed"
+    wanted = json.dumps({"requirements": student_requirements(), "hub": hub_version(),
+                         "autograder": _package_fingerprint()})
+    if stamp.exists() and stamp.read_text() == wanted:
+        return
+    base = [*student_requirements(), f"jupyterhub=={hub_version()}"]
+    build_env(room.student_env, base)
+    install_env_config(room.student_env)
+    disable_instructor_tools(room.student_env)
+    room.student_env.chmod(0o755)
+    build_env(room.grader_env, base)
+    # a copy (not an editable install): the grader account never needs to read this checkout
+    run(str(room.grader_env / "bin" / "pip"), "install", "--quiet", "--no-deps", "--force-reinstall",
+        "--disable-pip-version-check", str(REPO))
+    run(str(room.grader_env / "bin" / "autograder"), "install-kernels")
+    install_env_config(room.grader_env)
+    stamp.write_text(wanted)
+
+
+def _package_fingerprint() -> str:
+    import hashlib
+    digest = hashlib.sha256()
+    for path in sorted((REPO / "autograder").rglob("*.py")):
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def install_proxy(room: Classroom) -> None:
+    if room.proxy.exists():
+        return
+    folder = room.proxy.parent.parent.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    run("npm", "install", "--silent", "--no-audit", "--no-fund", "--prefix", str(folder),
+        "configurable-http-proxy@4")
+
+
+def ensure_account(name: str, passwords: dict[str, str], *, login: bool = True) -> None:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        # a shell even for the grader account (no password): terminals of the formgrader run it
+        run("useradd", "--create-home", "--shell", "/bin/bash", name)
+    home = Path(pwd.getpwnam(name).pw_dir)
+    home.mkdir(exist_ok=True)
+    shutil.chown(home, name, name)
+    home.chmod(0o700)
+    if login and name not in passwords:
+        passwords[name] = secrets.token_urlsafe(9)
+    if login:
+        subprocess.run(["chpasswd"], input=f"{name}:{passwords[name]}\n", text=True, check=True)
+
+
+def install_accounts(room: Classroom) -> None:
+    room.hub_dir.mkdir(parents=True, exist_ok=True)
+    room.hub_dir.chmod(0o700)
+    passwords = json.loads(room.passwords_file.read_text()) if room.passwords_file.exists() else {}
+    for name in room.accounts:
+        ensure_account(name, passwords)
+    ensure_account(room.grader, passwords, login=False)
+    room.passwords_file.write_text(json.dumps(passwords, indent=1))
+    room.passwords_file.chmod(0o600)
+    # the grader environment (reference solutions inside) is the grader account's alone
+    gid = grp.getgrnam(room.grader).gr_gid
+    os.chown(room.grader_env, 0, gid)
+    room.grader_env.chmod(0o750)
+
+
+def install_course(room: Classroom) -> None:
+    """The course directory in the grader's home: source/ and the course's nbgrader_config.py."""
+    owner = pwd.getpwnam(room.grader)
+    for folder in (room.course_root, room.course_root / "source"):
+        folder.mkdir(exist_ok=True)
+    shutil.copytree(REPO / "source", room.course_root / "source", dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    shutil.copy(REPO / "nbgrader_config.py", room.course_root / "nbgrader_config.py")
+    user_config = room.grader_home / ".jupyter" / "nbgrader_config.py"
+    user_config.parent.mkdir(exist_ok=True)
+    user_config.write_text("c = get_config()  # noqa: F821 - written by deploy/classroom.py\n"
+                           f"c.CourseDirectory.root = {str(room.course_root)!r}\n"
+                           f"c.CourseDirectory.course_id = {room.course!r}\n")
+    for path in [room.grader_home / ".jupyter", *room.grader_home.joinpath(".jupyter").rglob("*"),
+                 room.course_root, *room.course_root.rglob("*")]:
+        os.chown(path, owner.pw_uid, owner.pw_gid)
+
+
+def install_exchange(room: Classroom) -> None:
+    room.exchange.mkdir(parents=True, exist_ok=True)
+    room.exchange.chmod(0o777)  # nbgrader's exchange: every account writes its inbound there
+
+
+def install(room: Classroom) -> None:
+    if os.geteuid() != 0:
+        sys.exit("deploy/classroom.py install must run as root: it creates accounts and system folders.")
+    room.prefix.mkdir(parents=True, exist_ok=True)
+    room.prefix.chmod(0o755)
+    install_proxy(room)
+    install_envs(room)
+    install_accounts(room)
+    install_course(room)
+    install_exchange(room)
+
+
+def reset(room: Classroom) -> None:
+    """Fresh homes, course, exchange and hub database: what the classroom test starts from."""
+    for name in (*room.accounts, room.grader):
+        subprocess.run(["pkill", "-KILL", "-u", name], check=False)
+        try:
+            home = Path(pwd.getpwnam(name).pw_dir)
+        except KeyError:
+            continue
+        shutil.rmtree(home, ignore_errors=True)
+    shutil.rmtree(room.exchange / room.course, ignore_errors=True)
+    for name in ("jupyterhub.sqlite", "jupyterhub_cookie_secret"):
+        (room.hub_dir / name).unlink(missing_ok=True)
+    install(room)
+
+
+def logins(room: Classroom) -> str:
+    passwords = json.loads(room.passwords_file.read_text())
+    lines = [f"JupyterHub: {room.url}/hub/login", ""]
+    for name in room.instructors:
+        lines.append(f"  instructor  {name:12} password {passwords[name]}   (formgrader: "
+                     f"{room.url}/services/{room.course}/formgrader)")
+    for name in room.students:
+        lines.append(f"  student     {name:12} password {passwords[name]}")
+    lines += ["", f"Grade in the formgrader's terminal ({room.url}/services/{room.course}/lab), as {room.grader}:",
+              "  autograder grade tp09"]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("action", choices=["install", "reset", "logins", "serve"])
+    action = parser.parse_args(argv).action
+    room = Classroom.from_environment()
+    if action == "install":
+        install(room)
+    elif action == "reset":
+        reset(room)
+    print(logins(room), flush=True)
+    if action == "serve":  # the hub in the foreground, in its state folder
+        os.chdir(room.hub_dir)
+        hub = Path(sys.executable).parent / "jupyterhub"
+        os.execv(hub, [str(hub), "-f", str(DEPLOY / "jupyterhub_config.py")])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""JupyterHub for the course on one machine (what `make hub` and `make test-classroom` run).
+
+Install first, as root: `python deploy/classroom.py install` (environments, accounts, course,
+exchange). Settings (course, accounts, limits, port) come from `deploy/classroom.py`, with
+CLASSROOM_* environment variables overriding the defaults. This follows nbgrader's documented
+JupyterHub setup: the course's formgrader is a hub service run by the account
+`grader-<course>`, reachable by the group `formgrade-<course>`; students are in
+`nbgrader-<course>`.
+"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from classroom import Classroom  # noqa: E402
+
+room = Classroom.from_environment()
+course = room.course
+c = get_config()  # noqa: F821 - provided by traitlets when it loads this file
+
+# ---------------------------------------------------------------- hub, proxy, accounts
+c.JupyterHub.bind_url = room.url
+c.JupyterHub.hub_ip = "127.0.0.1"
+c.JupyterHub.db_url = f"sqlite:///{room.hub_dir / 'jupyterhub.sqlite'}"
+c.JupyterHub.cookie_secret_file = str(room.hub_dir / "jupyterhub_cookie_secret")
+c.JupyterHub.pid_file = str(room.hub_dir / "jupyterhub.pid")
+c.ConfigurableHTTPProxy.command = [str(room.proxy)]
+c.ConfigurableHTTPProxy.pid_file = str(room.hub_dir / "proxy.pid")
+
+c.JupyterHub.authenticator_class = "pam"  # the machine's own accounts and passwords
+c.Authenticator.allowed_users = set(room.accounts)
+c.Authenticator.admin_users = set(room.instructors)
+
+c.JupyterHub.load_groups = {
+    f"formgrade-{course}": {"users": [*room.instructors, room.grader]},
+    f"nbgrader-{course}": {"users": [*room.instructors, *room.students]},
+}
+c.JupyterHub.load_roles = [
+    # a server's token may do what its owner may: nbgrader's course list asks the hub
+    # for the user's groups and for the course services with it
+    {"name": "server", "scopes": ["inherit"]},
+    {"name": f"formgrade-{course}", "groups": [f"formgrade-{course}"],
+     "scopes": [f"access:services!service={course}", "list:services", f"read:services!service={course}"]},
+    {"name": f"nbgrader-{course}", "groups": [f"nbgrader-{course}"],
+     "scopes": ["list:services", f"read:services!service={course}"]},
+    # the formgrader adds the students it sees to the course group (nbgrader's JupyterHubAuthPlugin)
+    {"name": f"grader-{course}", "services": [course],
+     "scopes": ["list:groups", "read:groups", f"groups!group=nbgrader-{course}", "read:users:groups",
+                "read:users:name"]},
+]
+
+# ---------------------------------------------------------------- formgrader service
+# The course's formgrader: a single-user server of the grader account in the course directory,
+# with the grader environment (nbgrader + autograder). JupyterHub >= 4.1 forbids framing
+# single-user servers (Content-Security-Policy frame-ancestors 'none'; nbgrader issue #1870),
+# so the formgrader that JupyterLab's Nbgrader menu would open in an iframe stays blank. It is
+# used at top level instead: the hub's Services menu leads to /services/<course>/, whose
+# default page is the formgrader. Loosening frame-ancestors would let any user's page frame
+# the graders' server on this shared origin.
+c.JupyterHub.services = [{
+    "name": course,
+    "display": True,
+    "url": f"http://127.0.0.1:{room.service_port}",
+    "command": [str(room.grader_env / "bin" / "jupyterhub-singleuser"), f"--port={room.service_port}"],
+    "user": room.grader,
+    "cwd": str(room.course_root),
+    "oauth_no_confirm": True,
+    "environment": {
+        "JUPYTERHUB_DEFAULT_URL": "/formgrader",
+        "PATH": f"{room.grader_env / 'bin'}:/usr/local/bin:/usr/bin:/bin",
+        "NBGRADER_EXCHANGE": str(room.exchange),
+        "SHELL": "/bin/bash",
+    },
+}]
+
+# ---------------------------------------------------------------- students' servers
+c.JupyterHub.spawner_class = "spawner.ClassroomSpawner"
+c.ClassroomSpawner.server_cmd = [str(room.student_env / "bin" / "jupyterhub-singleuser")]
+c.ClassroomSpawner.visible = [str(room.student_env)]
+c.ClassroomSpawner.writable = [str(room.exchange)]
+c.Spawner.default_url = "/lab"
+c.Spawner.notebook_dir = "~"
+c.Spawner.cpu_limit = room.cpu_limit
+c.Spawner.mem_limit = room.mem_limit
+c.Spawner.environment = {
+    "NBGRADER_EXCHANGE": str(room.exchange),
+    "PATH": f"{room.student_env / 'bin'}:/usr/bin:/bin",
+}
+c.Spawner.start_timeout = 120
+c.Spawner.http_timeout = 120

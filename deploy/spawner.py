@@ -1,0 +1,149 @@
+"""Students' single-user servers on one machine: per-user CPU and memory limits, and a narrow view.
+
+`ClassroomSpawner` is JupyterHub's `LocalProcessSpawner` (a server runs as the user's own
+account) with two additions:
+
+* **Limits.** Each user's server and kernels share one cgroup with `mem_limit` bytes of
+  memory and `cpu_limit` cores; `OMP_NUM_THREADS` (and the other thread-count variables
+  torch and numpy read) is set to the CPU limit, so torch does not start more threads
+  than the cores it may use. cgroup v1 (memory and cpu controllers) and v2 are handled;
+  the hub must run as root.
+* **View.** The server runs under bubblewrap in a user namespace and sees `/usr`, `/etc`,
+  the folders of `visible` (the students' environment) read-only, and only its own home
+  and the folders of `writable` (nbgrader's exchange) read-write: not the course
+  checkout, not the grader's environment or home, not the hub's state, wherever and
+  with whatever permissions these lie on the machine.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+from pathlib import Path
+
+from jupyterhub.spawner import LocalProcessSpawner
+from traitlets import Bool, List, Unicode
+
+CGROUP_MOUNT = Path("/sys/fs/cgroup")
+CPU_PERIOD_US = 100_000
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
+                    "VECLIB_MAXIMUM_THREADS")
+
+
+class CgroupError(RuntimeError):
+    """Limits cannot be applied: the server is not started without them."""
+
+
+def _own_cgroups() -> dict[str, str]:
+    """controller (or '' for cgroup v2) → this process's cgroup path, from /proc/self/cgroup."""
+    paths = {}
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _, controllers, path = line.split(":", 2)
+        for controller in controllers.split(",") if controllers else [""]:
+            paths[controller] = path
+    return paths
+
+
+def cgroup_folders(user: str, parent: str = "jupyterhub") -> dict[str, Path]:
+    """The folders of `user`'s cgroup: {'memory': …, 'cpu': …} (v1) or {'unified': …} (v2)."""
+    own = _own_cgroups()
+    if (CGROUP_MOUNT / "cgroup.controllers").exists():  # pure cgroup v2
+        return {"unified": CGROUP_MOUNT / parent / user}
+    folders = {}
+    for controller in ("memory", "cpu"):
+        mount = CGROUP_MOUNT / controller
+        if controller not in own or not mount.is_dir():
+            raise CgroupError(f"no cgroup v1 '{controller}' controller under {CGROUP_MOUNT}")
+        folders[controller] = mount / own[controller].lstrip("/") / parent / user
+    return folders
+
+
+def write_limits(folders: dict[str, Path], mem_bytes: int | None, cpu_limit: float | None) -> None:
+    """Creates the cgroup folders and writes the limits (as root, in the hub)."""
+    quota = str(int(cpu_limit * CPU_PERIOD_US)) if cpu_limit else None
+    if "unified" in folders:
+        folder = folders["unified"]
+        for level in (folder.parent.parent, folder.parent):  # let the parent hand out memory and cpu
+            if level != CGROUP_MOUNT.parent:
+                level.mkdir(exist_ok=True)
+                (level / "cgroup.subtree_control").write_text("+memory +cpu")
+        folder.mkdir(exist_ok=True)
+        if mem_bytes:
+            (folder / "memory.max").write_text(str(mem_bytes))
+            (folder / "memory.swap.max").write_text("0")
+        if quota:
+            (folder / "cpu.max").write_text(f"{quota} {CPU_PERIOD_US}")
+        return
+    for folder in folders.values():
+        folder.mkdir(parents=True, exist_ok=True)
+    if mem_bytes:
+        memory = folders["memory"]
+        (memory / "memory.limit_in_bytes").write_text(str(mem_bytes))
+        if (memory / "memory.memsw.limit_in_bytes").exists():  # swap counted too, where the kernel accounts it
+            (memory / "memory.memsw.limit_in_bytes").write_text(str(mem_bytes))
+    if quota:
+        (folders["cpu"] / "cpu.cfs_period_us").write_text(str(CPU_PERIOD_US))
+        (folders["cpu"] / "cpu.cfs_quota_us").write_text(quota)
+
+
+def join(folders: dict[str, Path], pid: int) -> None:
+    for folder in folders.values():
+        (folder / "cgroup.procs").write_text(str(pid))
+
+
+def bubblewrap(home: str, visible: list[str], writable: list[str]) -> list[str]:
+    """bwrap arguments, as an unprivileged user: what a student's server sees of the machine."""
+    args = ["bwrap", "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--disable-userns",
+            "--die-with-parent", "--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"]
+    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        top = Path("/") / name
+        if top.is_symlink():
+            args += ["--symlink", os.readlink(top), str(top)]
+        elif top.is_dir():
+            args += ["--ro-bind", str(top), str(top)]
+    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/dev/shm", "--tmpfs", "/home"]
+    for folder in visible:
+        args += ["--ro-bind", folder, folder]
+    for folder in [home, *writable]:
+        args += ["--bind", folder, folder]
+    return [*args, "--chdir", home, "--"]
+
+
+class ClassroomSpawner(LocalProcessSpawner):
+    server_cmd = List(Unicode(), ["jupyterhub-singleuser"], config=True,
+                      help="The single-user server command, run inside the sandbox.")
+    visible = List(Unicode(), config=True, help="Folders the server sees read-only besides /usr and /etc.")
+    writable = List(Unicode(), config=True, help="Folders it may write besides its home (nbgrader's exchange).")
+    confine = Bool(True, config=True, help="Run the server under bubblewrap (see the module docstring).")
+    cgroup_parent = Unicode("jupyterhub", config=True, help="Parent of the per-user cgroups.")
+
+    def get_env(self):
+        env = super().get_env()
+        if self.cpu_limit:
+            env.update({name: str(max(1, int(self.cpu_limit))) for name in THREAD_VARIABLES})
+        return env
+
+    def _cgroups(self) -> dict[str, Path]:
+        if not (self.mem_limit or self.cpu_limit):
+            return {}
+        folders = cgroup_folders(self.user.name, self.cgroup_parent)
+        write_limits(folders, self.mem_limit, self.cpu_limit)
+        return folders
+
+    def make_preexec_fn(self, name):
+        become_user = super().make_preexec_fn(name)
+        folders = self._cgroups()
+
+        def preexec():
+            join(folders, os.getpid())  # before dropping root: the user cannot leave this cgroup
+            become_user()
+
+        return preexec
+
+    async def start(self):
+        if self.confine:
+            home = pwd.getpwnam(self.user.name).pw_dir
+            self.cmd = [*bubblewrap(home, self.visible, self.writable), *self.server_cmd]
+        else:
+            self.cmd = list(self.server_cmd)
+        return await super().start()

@@ -1,0 +1,68 @@
+"""A real JupyterHub classroom on loopback: `make test-classroom` (root: it creates accounts).
+
+The session starts from `deploy/classroom.py reset` (fresh homes, exchange, course and hub
+database; environments kept), runs `jupyterhub -f deploy/jupyterhub_config.py` with
+configurable-http-proxy, and logs the accounts in with their passwords (PAM). Everything
+the tests do goes through the hub: its REST API, the users' servers (nbgrader's server
+extensions, the contents API, terminals) and the formgrader service.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hubclient import ARTIFACTS, ASSIGNMENT, ENVIRONMENT, REPO, User, _answers, classroom, wait_for
+
+
+@pytest.fixture(scope="session")
+def room():
+    if os.geteuid() != 0:
+        pytest.fail("the classroom test creates accounts and cgroups: run `make test-classroom` as root")
+    return classroom()
+
+
+@pytest.fixture(scope="session")
+def hub(room):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, **ENVIRONMENT}
+    subprocess.run([sys.executable, str(REPO / "deploy" / "classroom.py"), "reset"], env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+    log = open(ARTIFACTS / "jupyterhub.log", "w")
+    process = subprocess.Popen([str(Path(sys.executable).parent / "jupyterhub"), "-f",
+                                str(REPO / "deploy" / "jupyterhub_config.py")],
+                               cwd=room.hub_dir, env=env, stdout=log, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    try:
+        wait_for(lambda: _answers(f"{room.url}/hub/api/"), 60, "the hub did not answer",
+                 alive=process)
+        yield room
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+        for name in (*room.accounts, room.grader):
+            subprocess.run(["pkill", "-KILL", "-u", name], check=False)
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def users(hub) -> dict[str, User]:
+    return {name: User(hub, name) for name in hub.accounts}
+
+
+@pytest.fixture(scope="session")
+def released(hub, users):
+    """TP 9 generated from the course's source/ and released to the exchange by the instructor."""
+    api = f"{hub.url}/services/{hub.course}/formgrader/api"
+    instructor = users[hub.instructors[0]]
+    for step in ("assign", "release"):
+        answer = instructor.call("POST", f"{api}/assignment/{ASSIGNMENT}/{step}").json()
+        assert answer["success"], f"{step}: {answer}"

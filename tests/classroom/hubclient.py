@@ -1,0 +1,120 @@
+"""Talking to the classroom hub as its users do: login form, API tokens, servers, terminals."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+from tornado.httpclient import HTTPRequest
+from tornado.websocket import websocket_connect
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO / "deploy"))
+
+from classroom import Classroom  # noqa: E402
+
+ARTIFACTS = REPO / "tests" / "classroom" / "artifacts"
+ENVIRONMENT = {"CLASSROOM_PORT": "18000", "CLASSROOM_SERVICE_PORT": "18999"}  # beside a `make hub` on 8000
+ASSIGNMENT = "tp09"
+
+
+def classroom() -> Classroom:
+    return Classroom.from_environment({**os.environ, **ENVIRONMENT})
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=5).status_code == 200
+    except requests.ConnectionError:
+        return False
+
+
+def wait_for(condition, timeout: float, message: str, alive: subprocess.Popen | None = None):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if alive is not None and alive.poll() is not None:
+            raise AssertionError(f"{message}: the process exited (see {ARTIFACTS})")
+        if time.monotonic() > deadline:
+            raise AssertionError(message)
+        time.sleep(0.5)
+
+
+def password(room: Classroom, name: str) -> str:
+    return json.loads(room.passwords_file.read_text())[name]
+
+
+class User:
+    """One account, logged in through the hub's login form, then using an API token it made."""
+
+    def __init__(self, room: Classroom, name: str):
+        self.room, self.name = room, name
+        browser = requests.Session()
+        browser.get(f"{room.url}/hub/login").raise_for_status()
+        answer = browser.post(f"{room.url}/hub/login?next=/hub/home", allow_redirects=False,
+                              data={"username": name, "password": password(room, name),
+                                    "_xsrf": browser.cookies.get("_xsrf", path="/hub/")})
+        assert answer.status_code == 302, f"login of {name} refused: {answer.status_code}"
+        made = browser.post(f"{room.url}/hub/api/users/{name}/tokens", json={"note": "classroom test"},
+                            headers={"X-XSRFToken": browser.cookies.get("_xsrf", path="/hub/")})
+        made.raise_for_status()
+        self.session = requests.Session()
+        self.session.headers["Authorization"] = f"token {made.json()['token']}"
+
+    @property
+    def server(self) -> str:
+        return f"{self.room.url}/user/{self.name}"
+
+    def call(self, method: str, url: str, **kwargs) -> requests.Response:
+        answer = self.session.request(method, url, timeout=kwargs.pop("timeout", 300), **kwargs)
+        assert answer.ok, f"{method} {url}: {answer.status_code} {answer.text[:500]}"
+        return answer
+
+    def start_server(self) -> None:
+        answer = self.session.post(f"{self.room.url}/hub/api/users/{self.name}/server")
+        assert answer.status_code in (201, 202, 400), answer.text  # 400: already running
+        wait_for(lambda: self.session.get(f"{self.room.url}/hub/api/users/{self.name}").json()
+                 .get("servers", {}).get("", {}).get("ready"), 120, f"the server of {self.name} did not start")
+
+    def run(self, base: str, command: str, timeout: float = 600) -> str:
+        """Runs a shell command in a terminal of the server at `base`; its output (exit code last)."""
+        name = self.call("POST", f"{base}/api/terminals").json()["name"]
+        try:
+            return asyncio.run(_terminal(base.replace("http", "ws", 1) + f"/terminals/websocket/{name}",
+                                         self.session.headers["Authorization"], command, timeout))
+        finally:
+            self.session.delete(f"{base}/api/terminals/{name}")
+
+
+async def _terminal(url: str, authorization: str, command: str, timeout: float) -> str:
+    """The command's output in a fresh terminal (echo off), with `[exit N]` appended."""
+    connection = await websocket_connect(HTTPRequest(url, headers={"Authorization": authorization}))
+    marker = re.compile(r"FIN-DE-COMMANDE-(\d+)-")
+    connection.write_message(json.dumps(["stdin", "stty -echo; echo PRET\r"]))
+    output, ready, deadline = "", False, time.monotonic() + timeout
+    while True:
+        message = await asyncio.wait_for(connection.read_message(), max(1.0, deadline - time.monotonic()))
+        if message is None:
+            raise AssertionError(f"terminal closed; output so far:\n{output}")
+        kind, *content = json.loads(message)
+        if kind != "stdout":
+            continue
+        output += re.sub(r"\x1b\[[0-9;?]*[A-Za-z]|\r", "", content[0])
+        if not ready:
+            if re.search(r"^PRET$", output, re.M):  # the shell no longer echoes what we type: send the command
+                ready, output = True, ""
+                connection.write_message(json.dumps(["stdin", f"{command}; echo FIN-DE-COMMANDE-$?-\r"]))
+            continue
+        found = marker.search(output)
+        if found:
+            connection.close()
+            return output[:found.start()] + f"[exit {found.group(1)}]"

@@ -1,0 +1,93 @@
+"""The classroom in a real browser (Playwright driving Debian's Chromium), screenshots kept.
+
+A student logs in, opens the assignment in JupyterLab, runs a cell, clicks Validate and reads
+the result; the instructor reaches the formgrader from the hub's Services menu and sees the
+assignment and the class. Screenshots go to tests/classroom/artifacts/.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect, sync_playwright
+
+from hubclient import ARTIFACTS, ASSIGNMENT, password
+from test_classroom_api import NOTEBOOK
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = "/usr/bin/chromium"
+# as root in a container, without a GPU; no background traffic to Google (the network is closed)
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+SLOW = 300_000  # ms: a kernel start, a validation on one core
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+def logged_in(browser, room, name: str):
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.goto(f"{room.url}/hub/login")
+    page.fill("#username_input", name)
+    page.fill("#password_input", password(room, name))
+    page.click("#login_submit")
+    return page
+
+
+def shot(page, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def test_student_runs_a_cell_and_validates_in_jupyterlab(browser, hub, released, users):
+    name = hub.students[0]
+    users[name].start_server()
+    page = logged_in(browser, hub, name)
+    page.wait_for_selector("#jp-main-dock-panel", timeout=SLOW)
+    page.goto(f"{hub.url}/user/{name}/lab/tree/{hub.course}/{ASSIGNMENT}/{NOTEBOOK}")
+    first_code_cell = page.locator(".jp-Notebook .jp-CodeCell").first
+    first_code_cell.wait_for(timeout=SLOW)
+    first_code_cell.locator(".jp-InputArea-editor").click()
+    page.keyboard.press("Shift+Enter")
+    expect(first_code_cell.locator(".jp-InputPrompt")).to_have_text(re.compile(r"\[1\]"), timeout=SLOW)
+    shot(page, "etudiant-cellule-executee")
+
+    page.get_by_role("button", name="Validate").click()
+    dialog = page.locator(".jp-Dialog")
+    expect(dialog).to_contain_text("Validation Results", timeout=SLOW)
+    shot(page, "etudiant-validation")
+    # users[name] handed in the right answers (test_classroom_api), or the release untouched
+    text = dialog.inner_text()
+    assert "Success! Your notebook passes all the tests." in text or "VOTRE CODE ICI" in text, text
+    page.close()
+
+
+def test_instructor_uses_the_formgrader_from_the_services_menu(browser, hub, released):
+    page = logged_in(browser, hub, hub.instructors[0])
+    page.goto(f"{hub.url}/hub/home")
+    page.get_by_role("button", name="Services").or_(page.get_by_role("link", name="Services")).first.click()
+    page.get_by_role("link", name=hub.course).click()
+    expect(page).to_have_url(re.compile(rf"/services/{hub.course}/formgrader"), timeout=SLOW)
+    expect(page.get_by_text("Manage Assignments").first).to_be_visible(timeout=SLOW)
+    expect(page.locator("#main_table, table").first).to_contain_text(ASSIGNMENT, timeout=SLOW)
+    shot(page, "formgrader-devoirs")
+
+    page.get_by_role("link", name="Manage Students").click()
+    table = page.locator("#main_table, table").first
+    for student in hub.students:
+        expect(table).to_contain_text(student, timeout=SLOW)
+    shot(page, "formgrader-etudiants")
+    page.close()
+
+
+def test_the_formgrader_stays_unframeable(hub, users, released):
+    """Top level, not loosened: JupyterHub's frame-ancestors 'none' still protects the graders' server."""
+    instructor = users[hub.instructors[0]]
+    answer = instructor.call("GET", f"{hub.url}/services/{hub.course}/formgrader/manage_assignments")
+    assert "frame-ancestors 'none'" in answer.headers.get("Content-Security-Policy", ""), answer.headers
