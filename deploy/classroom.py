@@ -156,7 +156,7 @@ def build_env(env: Path, packages: list[str]) -> None:
 
 
 def install_env_config(env: Path) -> None:
-    """The environment's own (sys-prefix) Jupyter config: deploy/nbgrader_config.py, terminals.
+    """The environment's own (sys-prefix) Jupyter config: deploy/nbgrader_config.py, terminals, lab.
 
     Terminals run a non-login bash: a login shell would reset PATH from /etc/profile and lose
     the environment's bin/ (`python`, `nbgrader`, `autograder`) that the hub put first.
@@ -166,6 +166,11 @@ def install_env_config(env: Path) -> None:
     shutil.copy(DEPLOY / "nbgrader_config.py", target / "nbgrader_config.py")
     terminals = {"ServerApp": {"terminado_settings": {"shell_command": ["/bin/bash"]}}}
     (target / "jupyter_server_config.json").write_text(json.dumps(terminals, indent=1))
+    # no "get notified about Jupyter news?" prompt: nothing to fetch from a classroom
+    lab_settings = env / "share" / "jupyter" / "lab" / "settings"
+    lab_settings.mkdir(parents=True, exist_ok=True)
+    overrides = {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false"}}
+    (lab_settings / "overrides.json").write_text(json.dumps(overrides, indent=1))
 
 
 def disable_instructor_tools(env: Path) -> None:

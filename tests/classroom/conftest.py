@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from hubclient import ARTIFACTS, ASSIGNMENT, ENVIRONMENT, REPO, User, _answers, classroom, wait_for
+from hubclient import (ARTIFACTS, ASSIGNMENT, ENVIRONMENT, MISTAKES, REPO, User, _answers, classroom, feedback_page,
+                       formgrader_api, wait_for, work)
 
 
 @pytest.fixture(scope="session")
@@ -66,3 +67,36 @@ def released(hub, users):
     for step in ("assign", "release"):
         answer = instructor.call("POST", f"{api}/assignment/{ASSIGNMENT}/{step}").json()
         assert answer["success"], f"{step}: {answer}"
+
+
+@pytest.fixture(scope="session")
+def term(hub, users, released):
+    """The assignment from release to feedback; what each step answered."""
+    room = hub
+    instructor = users[room.instructors[0]]
+    right, mistakes = (users[name] for name in room.students)
+    handed_in = {"right": work(right, room.course, {}), "mistakes": work(mistakes, room.course, MISTAKES)}
+
+    api = formgrader_api(room)
+    assert instructor.call("POST", f"{api}/assignment/{ASSIGNMENT}/collect").json()["success"]
+    service = f"{room.url}/services/{room.course}"
+    grading = instructor.run(service, f"cd {room.course_root} && autograder grade {ASSIGNMENT} --jobs 2",
+                             timeout=900)
+    released = instructor.call("POST", f"{api}/assignment/{ASSIGNMENT}/release_feedback").json()
+    submissions = {s["student"]: s for s in instructor.call("GET", f"{api}/submissions/{ASSIGNMENT}").json()}
+    assert "[exit 0]" in grading and released["success"], f"grading:\n{grading}\nrelease_feedback: {released}"
+    feedback = {}
+    for label, student in (("right", right), ("mistakes", mistakes)):
+        data = {"course_id": room.course, "assignment_id": ASSIGNMENT}
+        student.call("POST", f"{student.server}/assignments/fetch_feedback", data=data)
+        feedback[label] = feedback_page(student, room.course)
+    return {"handed_in": handed_in, "grading": grading, "released": released, "submissions": submissions,
+            "feedback": feedback, "names": {"right": right.name, "mistakes": mistakes.name}}
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Keeps each phase's report on the test item (the browser tests screenshot failures)."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report

@@ -6,11 +6,13 @@ import asyncio
 import json
 import os
 import re
+import runpy
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import nbformat
 import requests
 from tornado.httpclient import HTTPRequest
 from tornado.websocket import websocket_connect
@@ -18,11 +20,49 @@ from tornado.websocket import websocket_connect
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "deploy"))
 
+from autograder.submissions import fill, solutions  # noqa: E402
 from classroom import Classroom  # noqa: E402
 
 ARTIFACTS = REPO / "tests" / "classroom" / "artifacts"
 ENVIRONMENT = {"CLASSROOM_PORT": "18000", "CLASSROOM_SERVICE_PORT": "18999"}  # beside a `make hub` on 8000
 ASSIGNMENT = "tp09"
+MISTAKES = runpy.run_path(str(REPO / "samples" / ASSIGNMENT / "students.py"))["STUDENTS"]["bastien"]
+EXPECTED = {"right": 16, "mistakes": 11}  # automatic points, as `make demo` gives alice and bastien
+SOURCE = next((REPO / "source" / ASSIGNMENT).glob("*.ipynb"))
+NOTEBOOK = SOURCE.name
+
+
+def formgrader_api(room) -> str:
+    return f"{room.url}/services/{room.course}/formgrader/api"
+
+
+def assignment_status(student, course: str) -> dict:
+    listing = student.call("GET", f"{student.server}/assignments", params={"course_id": course}).json()
+    assert listing["success"], listing
+    return {a["assignment_id"]: a for a in listing["value"] if a["course_id"] == course}
+
+
+def work(student, course: str, answers: dict[str, str]) -> dict:
+    """Fetch, fill the solution cells, validate, submit: what the student does in JupyterLab."""
+    student.start_server()
+    data = {"course_id": course, "assignment_id": ASSIGNMENT}
+    if assignment_status(student, course)[ASSIGNMENT]["status"] == "released":
+        student.call("POST", f"{student.server}/assignments/fetch", data=data)
+    path = f"{course}/{ASSIGNMENT}/{NOTEBOOK}"
+    fetched = nbformat.from_dict(student.call("GET", f"{student.server}/api/contents/{path}").json()["content"])
+    filled = fill(fetched, {**solutions(nbformat.read(SOURCE, as_version=4)), **answers})
+    student.call("PUT", f"{student.server}/api/contents/{path}",
+                 json={"type": "notebook", "format": "json", "content": filled})
+    validation = student.call("POST", f"{student.server}/assignments/validate", data={"path": path}).json()
+    submitted = student.call("POST", f"{student.server}/assignments/submit", data=data).json()
+    return {"validation": validation, "submitted": submitted}
+
+
+def feedback_page(student, course: str) -> str:
+    folder = f"{course}/{ASSIGNMENT}/feedback"
+    (stamp,) = student.call("GET", f"{student.server}/api/contents/{folder}").json()["content"]
+    page = f"{stamp['path']}/{NOTEBOOK.replace('.ipynb', '.html')}"
+    return student.call("GET", f"{student.server}/api/contents/{page}").json()["content"]
 
 
 def classroom() -> Classroom:
