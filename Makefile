@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv sandbox-tools classroom-tools classroom release demo test test-classroom hub lab benchmark benchmark-class clean
+.PHONY: venv sandbox-tools classroom-tools classroom release demo test test-classroom hub lab benchmark benchmark-class benchmark-capacity clean
 
 venv: $(STAMP)
 
@@ -69,6 +69,10 @@ benchmark: venv
 ## Class grading: sequential nbgrader against autograder grade (medians of 3 runs).
 benchmark-class: venv
 	$(PY) benchmarks/class_grading.py --class typical --repeat 3 --jobs 2
+
+## Capacity figures: a student kernel's memory through TP 9, grading time per submission (~10 min).
+benchmark-capacity: venv
+	$(PY) benchmarks/capacity.py
 
 clean:
 	rm -rf $(VENV) demo-course build *.egg-info

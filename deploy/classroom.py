@@ -320,7 +320,9 @@ def main(argv: list[str] | None = None) -> int:
     room = Classroom.from_environment()
     if action == "install":
         install(room)
-    elif action == "reset":
+        print(f"classroom installed under {room.prefix}; `make hub` starts it", flush=True)
+        return 0
+    if action == "reset":
         reset(room)
     print(logins(room), flush=True)
     if action == "serve":  # the hub in the foreground, in its state folder

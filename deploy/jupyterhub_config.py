@@ -22,6 +22,8 @@ c = get_config()  # noqa: F821 - provided by traitlets when it loads this file
 # ---------------------------------------------------------------- hub, proxy, accounts
 c.JupyterHub.bind_url = room.url
 c.JupyterHub.hub_ip = "127.0.0.1"
+c.JupyterHub.hub_port = room.port + 81                                 # 8081 beside 8000
+c.ConfigurableHTTPProxy.api_url = f"http://127.0.0.1:{room.port + 1}"  # 8001 beside 8000
 c.JupyterHub.db_url = f"sqlite:///{room.hub_dir / 'jupyterhub.sqlite'}"
 c.JupyterHub.cookie_secret_file = str(room.hub_dir / "jupyterhub_cookie_secret")
 c.JupyterHub.pid_file = str(room.hub_dir / "jupyterhub.pid")
