@@ -349,7 +349,6 @@ def install_kernelspecs(prefix: str = sys.prefix) -> list[Path]:
         if not spec_file.exists() or spec_file.read_text() != text:  # an installed, read-only env already has it
             spec_file.parent.mkdir(parents=True, exist_ok=True)
             spec_file.write_text(text)
-        folder = spec_file.parent
-        written.append(folder)
+        written.append(spec_file.parent)
     KernelSpecManager().get_kernel_spec(PROVISIONER_NAME)  # raises if jupyter does not find it
     return written

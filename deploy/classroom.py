@@ -25,7 +25,9 @@ What lives where (prefix `/opt/dl-from-scratch` by default):
 from __future__ import annotations
 
 import argparse
+import filecmp
 import grp
+import hashlib
 import json
 import os
 import pwd
@@ -185,7 +187,7 @@ def disable_instructor_tools(env: Path) -> None:
 def install_envs(room: Classroom) -> None:
     stamp = room.prefix / ".envs-installed"
     wanted = json.dumps({"requirements": student_requirements(), "hub": hub_version(),
-                         "autograder": _package_fingerprint()})
+                         "code": _fingerprint(REPO / "autograder", DEPLOY)})
     if stamp.exists() and stamp.read_text() == wanted:
         return
     base = [*student_requirements(), f"jupyterhub=={hub_version()}"]
@@ -202,10 +204,10 @@ def install_envs(room: Classroom) -> None:
     stamp.write_text(wanted)
 
 
-def _package_fingerprint() -> str:
-    import hashlib
+def _fingerprint(*folders: Path) -> str:
+    """Of the Python files below `folders`: the package copied into grader-env, the configs copied into both."""
     digest = hashlib.sha256()
-    for path in sorted((REPO / "autograder").rglob("*.py")):
+    for path in sorted(p for folder in folders for p in folder.rglob("*.py")):
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
@@ -229,9 +231,8 @@ def ensure_account(name: str, passwords: dict[str, str], *, login: bool = True) 
     home.mkdir(exist_ok=True)
     shutil.chown(home, name, name)
     home.chmod(0o700)
-    if login and name not in passwords:
-        passwords[name] = secrets.token_urlsafe(9)
     if login:
+        passwords.setdefault(name, secrets.token_urlsafe(9))
         subprocess.run(["chpasswd"], input=f"{name}:{passwords[name]}\n", text=True, check=True)
 
 
@@ -251,13 +252,22 @@ def install_accounts(room: Classroom) -> None:
 
 
 def install_course(room: Classroom) -> None:
-    """The course directory in the grader's home: source/ and the course's nbgrader_config.py."""
+    """The course directory in the grader's home: each TP of source/ and the course's nbgrader_config.py.
+
+    What is there already is the instructors' and stays as it is (a note says when the
+    repository's version differs); `reset` starts from the repository's.
+    """
     owner = pwd.getpwnam(room.grader)
-    for folder in (room.course_root, room.course_root / "source"):
-        folder.mkdir(exist_ok=True)
-    shutil.copytree(REPO / "source", room.course_root / "source", dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-    shutil.copy(REPO / "nbgrader_config.py", room.course_root / "nbgrader_config.py")
+    (room.course_root / "source").mkdir(parents=True, exist_ok=True)
+    for item in [*sorted((REPO / "source").iterdir()), REPO / "nbgrader_config.py"]:
+        target = room.course_root / item.relative_to(REPO)
+        if not target.exists():
+            if item.is_dir():
+                shutil.copytree(item, target, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+            else:
+                shutil.copy(item, target)
+        elif _differs(item, target):
+            print(f"kept {target}: it differs from {item}", flush=True)
     user_config = room.grader_home / ".jupyter" / "nbgrader_config.py"
     user_config.parent.mkdir(exist_ok=True)
     user_config.write_text("c = get_config()  # noqa: F821 - written by deploy/classroom.py\n"
@@ -266,6 +276,13 @@ def install_course(room: Classroom) -> None:
     for path in [room.grader_home / ".jupyter", *room.grader_home.joinpath(".jupyter").rglob("*"),
                  room.course_root, *room.course_root.rglob("*")]:
         os.chown(path, owner.pw_uid, owner.pw_gid)
+
+
+def _differs(ours: Path, theirs: Path) -> bool:
+    if ours.is_dir():
+        compared = filecmp.dircmp(ours, theirs, ignore=[".ipynb_checkpoints"])
+        return bool(compared.diff_files or compared.left_only or compared.right_only)
+    return not filecmp.cmp(ours, theirs, shallow=False)
 
 
 def install_exchange(room: Classroom) -> None:

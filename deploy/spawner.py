@@ -53,7 +53,9 @@ def cgroup_folders(user: str, parent: str = "jupyterhub") -> dict[str, Path]:
     for controller in ("memory", "cpu"):
         mount = CGROUP_MOUNT / controller
         if controller not in own or not mount.is_dir():
-            raise CgroupError(f"no cgroup v1 '{controller}' controller under {CGROUP_MOUNT}")
+            raise CgroupError(f"no cgroup '{controller}' controller under {CGROUP_MOUNT}: limits cannot be "
+                              "applied. Run the hub as root on a machine with cgroups, or set "
+                              "c.Spawner.mem_limit and c.Spawner.cpu_limit to None to run without limits")
         folders[controller] = mount / own[controller].lstrip("/") / parent / user
     return folders
 
@@ -63,10 +65,9 @@ def write_limits(folders: dict[str, Path], mem_bytes: int | None, cpu_limit: flo
     quota = str(int(cpu_limit * CPU_PERIOD_US)) if cpu_limit else None
     if "unified" in folders:
         folder = folders["unified"]
-        for level in (folder.parent.parent, folder.parent):  # let the parent hand out memory and cpu
-            if level != CGROUP_MOUNT.parent:
-                level.mkdir(exist_ok=True)
-                (level / "cgroup.subtree_control").write_text("+memory +cpu")
+        folder.parent.mkdir(exist_ok=True)
+        for level in (CGROUP_MOUNT, folder.parent):  # each level hands memory and cpu down to its children
+            (level / "cgroup.subtree_control").write_text("+memory +cpu")
         folder.mkdir(exist_ok=True)
         if mem_bytes:
             (folder / "memory.max").write_text(str(mem_bytes))

@@ -1,0 +1,96 @@
+"""The classroom's configuration, read without a hub (the hub itself: tests/classroom, `make test-classroom`)."""
+
+from __future__ import annotations
+
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+from traitlets.config import PyFileConfigLoader
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "deploy"))
+
+import classroom  # noqa: E402
+import spawner  # noqa: E402
+
+
+def test_students_get_the_projects_runtime_dependencies_and_nothing_of_autograder():
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
+    assert sorted(classroom.student_requirements()) == sorted(project)
+    assert not any("autograder" in r for r in classroom.student_requirements())
+
+
+@pytest.mark.parametrize("variables, expected", [
+    ({}, classroom.Classroom()),
+    ({"CLASSROOM_STUDENTS": "ana, ben,", "CLASSROOM_CPU_LIMIT": "2.5", "CLASSROOM_MEM_LIMIT": "512M"},
+     classroom.Classroom(students=("ana", "ben"), cpu_limit=2.5, mem_limit="512M")),
+])
+def test_settings_come_from_classroom_variables(variables, expected):
+    assert classroom.Classroom.from_environment(variables) == expected
+
+
+@pytest.mark.parametrize("cpu, threads", [(0.5, 1), (1, 1), (2.9, 2), (4, 4)])
+def test_threads_follow_the_cpu_limit_rounded_down(cpu, threads):
+    assert classroom.Classroom(cpu_limit=cpu).threads() == threads
+
+
+@pytest.mark.parametrize("text, size", [("2G", 2 << 30), ("512m", 512 << 20), ("1.5G", 3 << 29), ("1000", 1000)])
+def test_memory_limits_in_bytes(text, size):
+    assert classroom.Classroom(mem_limit=text).mem_bytes() == size
+
+
+def hub_config(monkeypatch, **variables):
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    loader = PyFileConfigLoader("jupyterhub_config.py", path=str(REPO / "deploy"))
+    return loader.load_config()
+
+
+def test_hub_config_follows_nbgraders_jupyterhub_setup(monkeypatch):
+    config = hub_config(monkeypatch, CLASSROOM_COURSE="cours", CLASSROOM_INSTRUCTORS="ines",
+                        CLASSROOM_STUDENTS="sam,lea")
+    groups = config.JupyterHub.load_groups
+    assert groups["formgrade-cours"]["users"] == ["ines", "grader-cours"]
+    assert groups["nbgrader-cours"]["users"] == ["ines", "sam", "lea"]
+    roles = {role["name"]: role for role in config.JupyterHub.load_roles}
+    assert "access:services!service=cours" in roles["formgrade-cours"]["scopes"]
+    assert roles["formgrade-cours"]["groups"] == ["formgrade-cours"]
+    (service,) = config.JupyterHub.services
+    assert service["name"] == "cours" and service["user"] == "grader-cours"
+    assert service["cwd"] == "/home/grader-cours/cours"
+    assert service["environment"]["JUPYTERHUB_DEFAULT_URL"] == "/formgrader"
+    assert config.Authenticator.allowed_users == {"ines", "sam", "lea"}
+
+
+def test_students_servers_see_their_environment_not_the_graders(monkeypatch):
+    config = hub_config(monkeypatch)
+    room = classroom.Classroom()
+    assert config.ClassroomSpawner.visible == [str(room.student_env)]
+    assert config.ClassroomSpawner.writable == [str(room.exchange)]
+    assert config.ClassroomSpawner.server_cmd[0].startswith(str(room.student_env))
+    args = spawner.bubblewrap("/home/sam", config.ClassroomSpawner.visible, config.ClassroomSpawner.writable)
+    mounted = {args[i + 2] for i, arg in enumerate(args) if arg in ("--bind", "--ro-bind")}
+    assert mounted >= {"/usr", "/etc", str(room.student_env), "/home/sam", str(room.exchange)}
+    assert not any(str(path) in mounted for path in (REPO, room.grader_env, room.grader_home, room.hub_dir))
+    assert args[-1] == "--" and "--disable-userns" in args
+
+
+def test_v1_cgroup_folders_sit_under_the_hubs_own_cgroups(monkeypatch, tmp_path):
+    for controller in ("memory", "cpu"):
+        (tmp_path / controller).mkdir()
+    monkeypatch.setattr(spawner, "CGROUP_MOUNT", tmp_path)
+    monkeypatch.setattr(spawner, "_own_cgroups", lambda: {"memory": "/hub", "cpu": "/", "pids": "/"})
+    folders = spawner.cgroup_folders("sam")
+    assert folders == {"memory": tmp_path / "memory/hub/jupyterhub/sam", "cpu": tmp_path / "cpu/jupyterhub/sam"}
+    spawner.write_limits(folders, 2 << 30, 1.5)
+    assert (folders["memory"] / "memory.limit_in_bytes").read_text() == str(2 << 30)
+    assert (folders["cpu"] / "cpu.cfs_quota_us").read_text() == "150000"
+
+
+def test_no_cgroup_controller_is_an_error_that_says_what_to_do(monkeypatch, tmp_path):
+    monkeypatch.setattr(spawner, "CGROUP_MOUNT", tmp_path)
+    monkeypatch.setattr(spawner, "_own_cgroups", lambda: {"": "/"})
+    with pytest.raises(spawner.CgroupError, match="mem_limit"):
+        spawner.cgroup_folders("sam")
