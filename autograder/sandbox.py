@@ -331,6 +331,12 @@ class SandboxProvisioner(LocalProvisioner):
             self.box = None
 
 
+def _interpreter() -> str:
+    """This environment's python, named the same whichever of its names (python, python3.11) runs us."""
+    named = Path(sys.prefix) / "bin" / "python"
+    return str(named) if named.exists() else sys.executable
+
+
 def install_kernelspecs(prefix: str = sys.prefix) -> list[Path]:
     """Kernel specs `autograder-sandbox` and `autograder-warm`: Python kernels started by our provisioners.
 
@@ -342,7 +348,7 @@ def install_kernelspecs(prefix: str = sys.prefix) -> list[Path]:
     written = []
     for name, display in ((PROVISIONER_NAME, "Python 3 (bac à sable)"), ("autograder-warm", "Python 3 (bac à sable, préchauffé)")):
         spec_file = Path(prefix) / "share" / "jupyter" / "kernels" / name / "kernel.json"
-        spec = {"argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        spec = {"argv": [_interpreter(), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
                 "display_name": display, "language": "python", "interrupt_mode": "signal",
                 "metadata": {"kernel_provisioner": {"provisioner_name": name}}}
         text = json.dumps(spec, indent=1) + "\n"

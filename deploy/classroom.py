@@ -199,8 +199,15 @@ def install_envs(room: Classroom) -> None:
     # a copy (not an editable install): the grader account never needs to read this checkout
     run(str(room.grader_env / "bin" / "pip"), "install", "--quiet", "--no-deps", "--force-reinstall",
         "--disable-pip-version-check", str(REPO))
-    run(str(room.grader_env / "bin" / "autograder"), "install-kernels")
+    run(str(room.grader_env / "bin" / "python"), "-c",  # as root: the environment is root's to write
+        "from autograder.sandbox import install_kernelspecs; install_kernelspecs()")
     install_env_config(room.grader_env)
+    # the grader environment (reference solutions inside) is the grader account's alone
+    os.chown(room.grader_env, 0, grp.getgrnam(room.grader).gr_gid)
+    room.grader_env.chmod(0o750)
+    # the grader account grades: check that its kernels get a sandbox (the kernel specs are written)
+    run("runuser", "-u", room.grader, "--", str(room.grader_env / "bin" / "autograder"), "install-kernels",
+        cwd="/")
     stamp.write_text(wanted)
 
 
@@ -245,10 +252,6 @@ def install_accounts(room: Classroom) -> None:
     ensure_account(room.grader, passwords, login=False)
     room.passwords_file.write_text(json.dumps(passwords, indent=1))
     room.passwords_file.chmod(0o600)
-    # the grader environment (reference solutions inside) is the grader account's alone
-    gid = grp.getgrnam(room.grader).gr_gid
-    os.chown(room.grader_env, 0, gid)
-    room.grader_env.chmod(0o750)
 
 
 def install_course(room: Classroom) -> None:
@@ -296,8 +299,8 @@ def install(room: Classroom) -> None:
     room.prefix.mkdir(parents=True, exist_ok=True)
     room.prefix.chmod(0o755)
     install_proxy(room)
-    install_envs(room)
     install_accounts(room)
+    install_envs(room)
     install_course(room)
     install_exchange(room)
 
