@@ -13,8 +13,8 @@ What lives where (prefix `/opt/dl-from-scratch` by default):
 * `student-env/`: the students' Python, from environment.yml, **without** the `autograder`
   package; world-readable. Its `etc/jupyter/nbgrader_config.py` is the global nbgrader config.
 * `grader-env/`: the same plus `autograder` (which holds the reference solutions) and
-  bubblewrap's kernel specs; readable by root and the grader account only.
-* `proxy/`: configurable-http-proxy from npm. `hub/`: the hub's database, cookie secret,
+  bubblewrap's kernel specs; readable by root and the grader accounts (group `autograder`) only.
+* `proxy/`: configurable-http-proxy from npm. `hub/<course>/`: the hub's database, cookie secret,
   and `passwords` (root only).
 * `/home/grader-<course>/<course>/`: the course directory (source/, nbgrader_config.py,
   gradebook), in the grader account's home (0700). The formgrader service runs there.
@@ -44,6 +44,8 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 DEPLOY = REPO / "deploy"
 STUDENT_PYTHON = "/usr/bin/python3.11"  # a system interpreter every account can run
+COURSE_ID = "dl-from-scratch"  # nbgrader_config.py's
+GRADERS_GROUP = "autograder"    # the only accounts that may read grader-env (the `autograder` package)
 CONDA_TO_PIP = {"pytorch": "torch", "python": None, "cpuonly": None}  # environment.yml names → pip
 
 
@@ -53,7 +55,7 @@ def _names(value: str) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Classroom:
-    course: str = "dl-from-scratch"
+    course: str = COURSE_ID
     prefix: Path = Path("/opt/dl-from-scratch")
     exchange: Path = Path("/srv/nbgrader/exchange")
     instructors: tuple[str, ...] = ("prof",)
@@ -89,7 +91,7 @@ class Classroom:
 
     @property
     def hub_dir(self) -> Path:
-        return self.prefix / "hub"
+        return self.prefix / "hub" / self.course
 
     @property
     def proxy(self) -> Path:
@@ -202,8 +204,8 @@ def install_envs(room: Classroom) -> None:
     run(str(room.grader_env / "bin" / "python"), "-c",  # as root: the environment is root's to write
         "from autograder.sandbox import install_kernelspecs; install_kernelspecs()")
     install_env_config(room.grader_env)
-    # the grader environment (reference solutions inside) is the grader account's alone
-    os.chown(room.grader_env, 0, grp.getgrnam(room.grader).gr_gid)
+    # the grader environment (reference solutions inside) is for the grader accounts only
+    os.chown(room.grader_env, 0, grp.getgrnam(GRADERS_GROUP).gr_gid)
     room.grader_env.chmod(0o750)
     # the grader account grades: check that its kernels get a sandbox (the kernel specs are written)
     run("runuser", "-u", room.grader, "--", str(room.grader_env / "bin" / "autograder"), "install-kernels",
@@ -250,6 +252,8 @@ def install_accounts(room: Classroom) -> None:
     for name in room.accounts:
         ensure_account(name, passwords)
     ensure_account(room.grader, passwords, login=False)
+    run("groupadd", "--force", GRADERS_GROUP)  # the grader accounts of every course served here
+    run("usermod", "--append", "--groups", GRADERS_GROUP, room.grader)
     room.passwords_file.write_text(json.dumps(passwords, indent=1))
     room.passwords_file.chmod(0o600)
 
@@ -262,15 +266,20 @@ def install_course(room: Classroom) -> None:
     """
     owner = pwd.getpwnam(room.grader)
     (room.course_root / "source").mkdir(parents=True, exist_ok=True)
-    for item in [*sorted((REPO / "source").iterdir()), REPO / "nbgrader_config.py"]:
-        target = room.course_root / item.relative_to(REPO)
+    for item in sorted((REPO / "source").iterdir()):
+        target = room.course_root / "source" / item.name
         if not target.exists():
-            if item.is_dir():
-                shutil.copytree(item, target, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
-            else:
-                shutil.copy(item, target)
+            shutil.copytree(item, target, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
         elif _differs(item, target):
             print(f"kept {target}: it differs from {item}", flush=True)
+    course_config = room.course_root / "nbgrader_config.py"
+    ours = (REPO / "nbgrader_config.py").read_text()
+    if room.course != COURSE_ID:  # the kit served under another course id (the classroom test's `dl-test`)
+        ours += f"\n# deploy/classroom.py: this course's id\nc.CourseDirectory.course_id = {room.course!r}\n"
+    if not course_config.exists():
+        course_config.write_text(ours)
+    elif course_config.read_text() != ours:
+        print(f"kept {course_config}: it differs from the repository's", flush=True)
     user_config = room.grader_home / ".jupyter" / "nbgrader_config.py"
     user_config.parent.mkdir(exist_ok=True)
     user_config.write_text("c = get_config()  # noqa: F821 - written by deploy/classroom.py\n"
@@ -282,10 +291,8 @@ def install_course(room: Classroom) -> None:
 
 
 def _differs(ours: Path, theirs: Path) -> bool:
-    if ours.is_dir():
-        compared = filecmp.dircmp(ours, theirs, ignore=[".ipynb_checkpoints"])
-        return bool(compared.diff_files or compared.left_only or compared.right_only)
-    return not filecmp.cmp(ours, theirs, shallow=False)
+    compared = filecmp.dircmp(ours, theirs, ignore=[".ipynb_checkpoints"])
+    return bool(compared.diff_files or compared.left_only or compared.right_only)
 
 
 def install_exchange(room: Classroom) -> None:

@@ -24,7 +24,11 @@ from autograder.submissions import fill, solutions  # noqa: E402
 from classroom import Classroom  # noqa: E402
 
 ARTIFACTS = REPO / "tests" / "classroom" / "artifacts"
-ENVIRONMENT = {"CLASSROOM_PORT": "18000", "CLASSROOM_SERVICE_PORT": "18999"}  # beside a `make hub` on 8000
+# A course and accounts of its own, on ports of its own: the test resets them (homes, course,
+# exchange, hub database), and leaves a classroom served on the same machine (`make hub`) alone.
+ENVIRONMENT = {"CLASSROOM_COURSE": "dl-test", "CLASSROOM_INSTRUCTORS": "test-prof",
+               "CLASSROOM_STUDENTS": "test-etudiant1,test-etudiant2",
+               "CLASSROOM_PORT": "18000", "CLASSROOM_SERVICE_PORT": "18999"}
 ASSIGNMENT = "tp09"
 MISTAKES = runpy.run_path(str(REPO / "samples" / ASSIGNMENT / "students.py"))["STUDENTS"]["bastien"]
 EXPECTED = {"right": 16, "mistakes": 11}  # automatic points, as `make demo` gives alice and bastien
