@@ -94,6 +94,10 @@ def test_instructor_uses_the_formgrader_from_the_services_menu(browser, hub, ter
         row = table.locator("tr", has_text=student)
         expect(row).to_contain_text(f"{EXPECTED[label]} /", timeout=SLOW)
     shot(page, "formgrader-etudiants")
+
+    page.get_by_role("link", name="Manual Grading").click()
+    expect(page.locator("#main_table, table").first).to_contain_text(ASSIGNMENT, timeout=SLOW)
+    shot(page, "formgrader-correction")
     page.close()
 
 
