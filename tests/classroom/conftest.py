@@ -62,10 +62,9 @@ def users(hub) -> dict[str, User]:
 @pytest.fixture(scope="session")
 def released(hub, users):
     """TP 9 generated from the course's source/ and released to the exchange by the instructor."""
-    api = f"{hub.url}/services/{hub.course}/formgrader/api"
     instructor = users[hub.instructors[0]]
     for step in ("assign", "release"):
-        answer = instructor.call("POST", f"{api}/assignment/{ASSIGNMENT}/{step}").json()
+        answer = instructor.call("POST", f"{formgrader_api(hub)}/assignment/{ASSIGNMENT}/{step}").json()
         assert answer["success"], f"{step}: {answer}"
 
 
@@ -82,15 +81,17 @@ def term(hub, users, released):
     service = f"{room.url}/services/{room.course}"
     grading = instructor.run(service, f"cd {room.course_root} && autograder grade {ASSIGNMENT} --jobs 2",
                              timeout=900)
-    released = instructor.call("POST", f"{api}/assignment/{ASSIGNMENT}/release_feedback").json()
+    feedback_released = instructor.call("POST", f"{api}/assignment/{ASSIGNMENT}/release_feedback").json()
     submissions = {s["student"]: s for s in instructor.call("GET", f"{api}/submissions/{ASSIGNMENT}").json()}
-    assert "[exit 0]" in grading and released["success"], f"grading:\n{grading}\nrelease_feedback: {released}"
+    assert "[exit 0]" in grading and feedback_released["success"], \
+        f"grading:\n{grading}\nrelease_feedback: {feedback_released}"
     feedback = {}
     for label, student in (("right", right), ("mistakes", mistakes)):
         data = {"course_id": room.course, "assignment_id": ASSIGNMENT}
         student.call("POST", f"{student.server}/assignments/fetch_feedback", data=data)
         feedback[label] = feedback_page(student, room.course)
-    return {"handed_in": handed_in, "grading": grading, "released": released, "submissions": submissions,
+    return {"handed_in": handed_in, "grading": grading, "feedback_released": feedback_released,
+            "submissions": submissions,
             "feedback": feedback, "names": {"right": right.name, "mistakes": mistakes.name}}
 
 

@@ -42,7 +42,7 @@ def test_grades_are_those_of_the_answers(term):
 
 
 def test_students_fetched_their_feedback(term):
-    assert term["released"]["success"], term["released"]
+    assert term["feedback_released"]["success"], term["feedback_released"]
     for label, page in term["feedback"].items():
         assert re.search(rf"Score:\s*{EXPECTED[label]}(\.0)?\s*/", page), page[:2000]
         assert "from autograder" not in page  # hidden tests stay hidden in the feedback
