@@ -48,8 +48,9 @@ SANDBOX_UID_BASE = 61000  # kernels of grading worker i run as uid SANDBOX_UID_B
 SLOT_VARIABLE = "AUTOGRADER_SANDBOX_SLOT"
 BWRAP_VARIABLE = "AUTOGRADER_BWRAP"  # path of bwrap, when it is not the one on PATH
 KERNEL_NAMESPACE_PID = 2  # in its PID namespace, after bwrap's reaper (pid 1)
-SINGLE_THREAD = {name: "1" for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
-                                        "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")}
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
+                    "VECLIB_MAXIMUM_THREADS")  # the thread pools of torch, numpy and their BLAS
+SINGLE_THREAD = {name: "1" for name in THREAD_VARIABLES}
 KEPT_VARIABLES = ("LANG", "LC_ALL", "LC_CTYPE", "TZ", "NBGRADER_EXECUTION", "PYTHONHASHSEED", *SINGLE_THREAD)
 HOW_TO_FIX = ("install bubblewrap (`apt-get install bubblewrap`) on a Linux machine where user namespaces "
               "are allowed, or grade without isolation, at your own risk: `autograder grade --unsafe` "
@@ -101,7 +102,8 @@ def _read_only_trees() -> list[Path]:
     return sorted(trees)
 
 
-def _system() -> list[str]:
+def system_mounts() -> list[str]:
+    """/usr read-only, and the top-level folders that are links into it (or folders) as they are."""
     args = ["--ro-bind", "/usr", "/usr"]
     for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
         top = Path("/") / name
@@ -168,7 +170,7 @@ def bwrap_command(argv: list[str], *, writable: list[Path], cwd: Path, env: dict
     for folder in writable:
         mounts.bind(folder, writable=True)
     args = [bwrap(), *namespaces, "--die-with-parent", "--hostname", "bac-a-sable", "--clearenv",
-            *_system(), "--proc", "/proc", "--dev", "/dev",
+            *system_mounts(), "--proc", "/proc", "--dev", "/dev",
             "--size", str(limits.tmp_size), "--perms", "1777", "--tmpfs", "/dev/shm",
             "--size", str(limits.tmp_size), "--perms", "1777", "--tmpfs", "/tmp", *mounts.args]
     for key, value in env.items():

@@ -117,10 +117,6 @@ class Classroom:
     def accounts(self) -> tuple[str, ...]:
         return (*self.instructors, *self.students)
 
-    def threads(self) -> int:
-        """Threads a student kernel may use: the CPU limit, rounded down, at least one."""
-        return max(1, int(self.cpu_limit))
-
     def mem_bytes(self) -> int:
         units = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
         text = self.mem_limit.strip().upper()
@@ -188,11 +184,10 @@ def disable_instructor_tools(env: Path) -> None:
 
 def install_envs(room: Classroom) -> None:
     stamp = room.prefix / ".envs-installed"
-    wanted = json.dumps({"requirements": student_requirements(), "hub": hub_version(),
-                         "code": _fingerprint(REPO / "autograder", DEPLOY)})
+    base = [*student_requirements(), f"jupyterhub=={hub_version()}"]
+    wanted = json.dumps({"requirements": base, "code": _fingerprint(REPO / "autograder", DEPLOY)})
     if stamp.exists() and stamp.read_text() == wanted:
         return
-    base = [*student_requirements(), f"jupyterhub=={hub_version()}"]
     build_env(room.student_env, base)
     install_env_config(room.student_env)
     disable_instructor_tools(room.student_env)

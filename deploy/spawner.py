@@ -24,10 +24,15 @@ from pathlib import Path
 from jupyterhub.spawner import LocalProcessSpawner
 from traitlets import Bool, List, Unicode
 
+from autograder.sandbox import THREAD_VARIABLES, system_mounts
+
 CGROUP_MOUNT = Path("/sys/fs/cgroup")
 CPU_PERIOD_US = 100_000
-THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMEXPR_NUM_THREADS",
-                    "VECLIB_MAXIMUM_THREADS")
+
+
+def threads_for(cpu_limit: float) -> int:
+    """Threads a student's kernel may use: the CPU limit, rounded down, at least one."""
+    return max(1, int(cpu_limit))
 
 
 class CgroupError(RuntimeError):
@@ -95,13 +100,7 @@ def join(folders: dict[str, Path], pid: int) -> None:
 def bubblewrap(home: str, visible: list[str], writable: list[str]) -> list[str]:
     """bwrap arguments, as an unprivileged user: what a student's server sees of the machine."""
     args = ["bwrap", "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--disable-userns",
-            "--die-with-parent", "--ro-bind", "/usr", "/usr", "--ro-bind", "/etc", "/etc"]
-    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
-        top = Path("/") / name
-        if top.is_symlink():
-            args += ["--symlink", os.readlink(top), str(top)]
-        elif top.is_dir():
-            args += ["--ro-bind", str(top), str(top)]
+            "--die-with-parent", *system_mounts(), "--ro-bind", "/etc", "/etc"]
     args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/dev/shm", "--tmpfs", "/home"]
     for folder in visible:
         args += ["--ro-bind", folder, folder]
@@ -121,7 +120,7 @@ class ClassroomSpawner(LocalProcessSpawner):
     def get_env(self):
         env = super().get_env()
         if self.cpu_limit:
-            env.update({name: str(max(1, int(self.cpu_limit))) for name in THREAD_VARIABLES})
+            env.update({name: str(threads_for(self.cpu_limit)) for name in THREAD_VARIABLES})
         return env
 
     def _cgroups(self) -> dict[str, Path]:

@@ -33,7 +33,7 @@ def test_settings_come_from_classroom_variables(variables, expected):
 
 @pytest.mark.parametrize("cpu, threads", [(0.5, 1), (1, 1), (2.9, 2), (4, 4)])
 def test_threads_follow_the_cpu_limit_rounded_down(cpu, threads):
-    assert classroom.Classroom(cpu_limit=cpu).threads() == threads
+    assert spawner.threads_for(cpu) == threads
 
 
 @pytest.mark.parametrize("text, size", [("2G", 2 << 30), ("512m", 512 << 20), ("1.5G", 3 << 29), ("1000", 1000)])

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from hubclient import (ARTIFACTS, ASSIGNMENT, ENVIRONMENT, MISTAKES, REPO, User, _answers, classroom, feedback_page,
+from hubclient import (ARTIFACTS, ASSIGNMENT, ENVIRONMENT, MISTAKES, REPO, User, responds, classroom, feedback_page,
                        formgrader_api, wait_for, work)
 
 
@@ -40,7 +40,7 @@ def hub(room):
                                cwd=room.hub_dir, env=env, stdout=log, stderr=subprocess.STDOUT,
                                start_new_session=True)
     try:
-        wait_for(lambda: _answers(f"{room.url}/hub/api/"), 60, "the hub did not answer",
+        wait_for(lambda: responds(f"{room.url}/hub/api/"), 60, "the hub did not answer",
                  alive=process)
         yield room
     finally:

@@ -73,7 +73,7 @@ def classroom() -> Classroom:
     return Classroom.from_environment({**os.environ, **ENVIRONMENT})
 
 
-def _answers(url: str) -> bool:
+def responds(url: str) -> bool:
     try:
         return requests.get(url, timeout=5).status_code == 200
     except requests.ConnectionError:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 
 from hubclient import REPO
-from spawner import cgroup_folders
+from spawner import cgroup_folders, threads_for
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +34,8 @@ def shell(student, command: str) -> str:
 def test_torch_threads_follow_the_cpu_limit(student, hub):
     out = shell(student, "python -c 'import os, torch; print(\"threads\", os.environ[\"OMP_NUM_THREADS\"], "
                          "torch.get_num_threads())'")
-    assert f"threads {hub.threads()} {hub.threads()}" in out, out
+    threads = threads_for(hub.cpu_limit)
+    assert f"threads {threads} {threads}" in out, out
 
 
 def test_the_server_runs_in_its_users_cgroup(student, hub):
