@@ -1,0 +1,9 @@
+"""The instructor-side package of the course kit (never given to students).
+
+A course directory may bring TPs of its own: any `autograder/` folder on `sys.path`
+(the course root, when nbgrader runs there) adds its `tpNN/` packages to this one.
+"""
+
+from pkgutil import extend_path
+
+__path__ = extend_path(__path__, __name__)

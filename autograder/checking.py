@@ -1,32 +1,34 @@
-"""Machinery shared by every TP's checks: requests, facts, and verdicts.
+"""The grader side of a check: requests, facts read defensively, and verdicts.
 
 A check runs in three steps, two of them outside the student's kernel:
 
 * `request` (grader) encodes the inputs of each case (drawn from a seed the kernel never
-  sees) and says how to call the function;
-* `autograder.probe.observe` (kernel) calls the student's function on them and
-  reports plain facts: outputs, exception, inputs modified in place, a trace of what
-  ran — nothing is judged there;
-* `observation` + `judge` (grader) read those facts defensively and compare them with
-  an oracle (torch autograd, float64), giving a `Result` with points and French messages.
+  sees) and says how to call the student's code;
+* `autograder.probe.observe` (kernel) calls it and reports plain facts: outputs,
+  exception, inputs modified in place, a trace of what ran — nothing is judged there;
+* `observation` + `judge` (grader) read those facts as untrusted data and compare them
+  with the oracle, giving a `Result` with points and French messages.
 
-`check` runs the three in one process, for tests and for the instructor's notebook.
+Outputs are compared unit by unit: a unit is one leaf of the expected outputs (a tensor,
+a number), named by its path (`grads["w1"]`); a function's points are split evenly over
+its units. Every case-specific part of a message is written `(essai : …)`, so that the
+class report can group messages across inputs.
 """
 
 from __future__ import annotations
 
 import math
 import secrets
-from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Sequence
 
 import torch
 
-from autograder import probe
+from autograder import codec
+from autograder.codec import Foreign, Seed
+from autograder.specs import (Case, FunctionSpec, Mistake, Policy, Result, SequenceSpec, Spec, StatisticalSpec,
+                              Tolerance, VariablesSpec)
 
-LOOP_PENALTY = 0.25
-MUTATION_PENALTY = 0.25
-TOLERANCES = {torch.float64: (1e-6, 1e-8), torch.float32: (1e-4, 1e-5)}  # (rtol, atol)
 # Evidence of autograd in a trace: C functions called from Python, and backward kernels called directly.
 AUTOGRAD_CALLS = frozenset({"run_backward", "_grad_increment_nesting", "_jvp_increment_nesting",
                             "_enter_dual_level", "_make_dual", "requires_grad_", "_set_requires_grad"})
@@ -35,85 +37,36 @@ AUTOGRAD_CALLS = frozenset({"run_backward", "_grad_increment_nesting", "_jvp_inc
 # and the autograd engine and functorch are seen by the profile whatever the mode stack.)
 EVASION_CALLS = frozenset({"setprofile", "settrace", "start_new_thread", "fork", "fork_exec", "posix_spawn",
                            "system", "execv", "execve", "spawnv"})
+MISSING = Foreign("(absent)")
 
 
-# --------------------------------------------------------------------------- data
-
-
-@dataclass(frozen=True)
-class Case:
-    """Inputs of one call; `label` says to the student what was tried."""
-
-    label: str
-    inputs: dict[str, torch.Tensor]
-    dtype: torch.dtype
+# --------------------------------------------------------------------------- facts
 
 
 @dataclass
 class Call:
-    """What one call of the student's function did."""
+    """What one call of the student's code did (for a sequence: one step)."""
 
     case: Case
-    outputs: tuple | None = None
+    output: Any = None
     error: str | None = None
     mutated: list[str] = field(default_factory=list)
-    after: dict[str, torch.Tensor] = field(default_factory=dict)
+    after: dict[str, Any] = field(default_factory=dict)
     autograd: bool = False
     evasions: list[str] = field(default_factory=list)
+    forbidden: list[str] = field(default_factory=list)  # messages of the forbidden calls seen
 
 
 @dataclass
 class Observation:
     function: str
-    calls: list[Call] = field(default_factory=list)
+    calls: list[list[Call]] = field(default_factory=list)  # per case, its calls (one, or one per step)
     missing: bool = False
     has_loop: bool = False
-    tampered: list[str] = field(default_factory=list)
-
-
-@dataclass
-class Result:
-    function: str
-    points: float
-    possible: float
-    messages: list[str]
 
     @property
-    def passed(self) -> bool:
-        return self.points == self.possible
-
-    def report(self) -> str:
-        mark = "✅" if self.passed else ("🟠" if self.points > 0 else "❌")
-        lines = [f"{mark} {self.function} : {self.points:g} / {self.possible:g} point(s)"]
-        lines += [f"   - {m}" for m in self.messages]
-        return "\n".join(lines)
-
-
-@dataclass(frozen=True)
-class Mistake:
-    """A common error: `predict(inputs, expected)` gives what it returns for one component."""
-
-    component: int
-    message: str
-    predict: Callable[[dict[str, torch.Tensor], tuple], torch.Tensor]
-
-
-@dataclass(frozen=True)
-class FunctionSpec:
-    """How to check one exercise function."""
-
-    name: str
-    points: float
-    outputs: tuple[str, ...]  # names of the returned (or accumulated) tensors
-    cases: Callable[[torch.Generator], list[Case]]
-    arguments: tuple[str, ...]  # inputs passed positionally, in this order
-    oracle: Callable[[dict[str, torch.Tensor]], tuple]  # float64 inputs -> expected outputs
-    mistakes: tuple[Mistake, ...] = ()
-    error_hints: tuple[tuple[str, str], ...] = ()  # (substring of the error, French hint)
-    accumulates: tuple[str, ...] = ()  # inputs updated in place; their increment is the output
-
-
-# ------------------------------------------------------------- request and facts
+    def all_calls(self) -> list[Call]:
+        return [call for steps in self.calls for call in steps]
 
 
 def nonce() -> str:
@@ -121,32 +74,33 @@ def nonce() -> str:
     return secrets.token_hex(16)
 
 
-def request(spec: FunctionSpec, cases: Sequence[Case], stand_in_source: str = "") -> dict[str, Any]:
+def statistical_cases(cases: Sequence[Case]) -> list[Case]:
+    """Each case, then the same again, then with every seed changed: is the generator the only source?"""
+    def reseeded(value: Any) -> Any:
+        if isinstance(value, Seed):
+            return Seed((value.seed + 1) % codec.MAX_INT)
+        if isinstance(value, (list, tuple)):
+            return type(value)(reseeded(v) for v in value)
+        if isinstance(value, dict):
+            return {k: reseeded(v) for k, v in value.items()}
+        return value
+    return [c for case in cases for c in (case, case, replace(case, inputs=reseeded(case.inputs)))]
+
+
+def request(spec: Spec, cases: Sequence[Case], stand_in_source: str = "") -> dict[str, Any]:
     """What the kernel must run for this spec (see `autograder.probe`)."""
-    return {"kind": "function", "function": spec.name, "nonce": nonce(),
-            "arguments": list(spec.arguments), "accumulates": list(spec.accumulates),
-            "cases": [{k: probe.encode_tensor(v) for k, v in case.inputs.items()} for case in cases],
-            "stand_ins": stand_in_source}
-
-
-class ForeignValue:
-    """A returned value that is not a plain tensor: only its class name crossed from the kernel."""
-
-    def __init__(self, cls: str, tensor_subclass: bool = False):
-        self.cls = cls
-        self.tensor_subclass = tensor_subclass
-
-    def __repr__(self) -> str:
-        return self.cls
-
-
-def read_value(entry: Any) -> Any:
-    """A value encoded by `probe.encode_value`: a plain tensor, or a `ForeignValue`; ValueError if malformed."""
-    if not isinstance(entry, dict) or not isinstance(entry.get("class"), str):
-        raise ValueError("malformed value")
-    if entry["class"] != "torch.Tensor" or "tensor" not in entry:
-        return ForeignValue(entry["class"][:100], tensor_subclass="tensor" in entry or "unreadable" in entry)
-    return probe.decode_tensor(entry["tensor"])
+    common = {"kind": spec.kind, "nonce": nonce()}
+    if isinstance(spec, VariablesSpec):
+        return {**common, "names": list(spec.variables)}
+    common.update(function=spec.name, arguments=list(spec.arguments), stand_ins=stand_in_source)
+    if isinstance(spec, SequenceSpec):
+        return {**common, "state": list(spec.state),
+                "cases": [{"state": codec.encode_inputs({k: c.inputs[k] for k in spec.state}),
+                           "steps": [codec.encode_inputs(step) for step in c.inputs["steps"]]} for c in cases]}
+    if isinstance(spec, StatisticalSpec):
+        cases = statistical_cases(cases)
+    return {**common, "accumulates": list(getattr(spec, "accumulates", ())),
+            "cases": [codec.encode_inputs(c.inputs) for c in cases]}
 
 
 def _strings(value: Any) -> list[str]:
@@ -155,27 +109,43 @@ def _strings(value: Any) -> list[str]:
     return value
 
 
-def _call(spec: FunctionSpec, case: Case, fact: Any) -> Call:
+def _forbidden_seen(policy: Policy, calls: set[str], ops: set[str], modules: set[str]) -> list[str]:
+    seen = []
+    for rule in policy.forbidden:
+        where, _, name = rule.pattern.partition(":")
+        found = {"op": name in ops, "call": name in calls,
+                 "module": any(m == name or m.startswith(name + ".") for m in modules)}.get(where)
+        if found is None:
+            raise ValueError(f"unknown forbidden pattern {rule.pattern!r}")
+        if found:
+            seen.append(rule.message)
+    return seen
+
+
+def _call(spec: Spec, case: Case, fact: Any, inputs: dict[str, Any]) -> Call:
     if not isinstance(fact, dict) or not isinstance(fact.get("trace"), dict):
         raise ValueError("malformed call")
     trace = fact["trace"]
-    calls, ops = set(_strings(trace.get("calls"))), _strings(trace.get("ops"))
-    call = Call(case, mutated=[m for m in _strings(fact.get("mutated", [])) if m in case.inputs])
+    calls, ops = set(_strings(trace.get("calls"))), set(_strings(trace.get("ops")))
+    modules = set(_strings(trace.get("modules")))
+    call = Call(case, mutated=[m for m in _strings(fact.get("mutated", [])) if m in inputs])
     call.autograd = (trace.get("requires_grad") is not False or bool(calls & AUTOGRAD_CALLS)
                      or any(op.endswith("_backward") for op in ops))
     call.evasions = sorted(calls & EVASION_CALLS)
+    call.forbidden = _forbidden_seen(spec.policy, calls, ops, modules)
     if "error" in fact:
         call.error = str(fact["error"])[:500] or "Exception"
-        return call
-    call.outputs = tuple(read_value(v) for v in fact["outputs"])
-    if not isinstance(fact.get("returned"), int) or fact["returned"] != len(call.outputs):
-        call.outputs += (ForeignValue("..."),) * max(0, min(16, int(fact.get("returned", 0))) - len(call.outputs))
+    else:
+        call.output = codec.decode(fact["output"])
     after = fact.get("after", {})
-    call.after = {k: read_value(after[k]) for k in spec.accumulates}
+    if not isinstance(after, dict):
+        raise ValueError("malformed after")
+    names = spec.state if isinstance(spec, SequenceSpec) else getattr(spec, "accumulates", ())
+    call.after = {k: codec.decode(after[k]) for k in names}
     return call
 
 
-def observation(spec: FunctionSpec, cases: Sequence[Case], facts: Any) -> Observation:
+def observation(spec: Spec, cases: Sequence[Case], facts: Any) -> Observation:
     """The facts reported by the kernel, read as untrusted data: ValueError if malformed."""
     if not isinstance(facts, dict):
         raise ValueError("facts are not a mapping")
@@ -184,143 +154,407 @@ def observation(spec: FunctionSpec, cases: Sequence[Case], facts: Any) -> Observ
         obs.missing = True
         return obs
     obs.has_loop = facts.get("has_loop") is not False
+    if isinstance(spec, StatisticalSpec):
+        cases = statistical_cases(cases)
     calls = facts.get("calls")
     if not isinstance(calls, list) or len(calls) != len(cases):
         raise ValueError("wrong number of calls")
     try:
-        obs.calls = [_call(spec, case, fact) for case, fact in zip(cases, calls)]
-    except (KeyError, TypeError) as error:
+        for case, fact in zip(cases, calls):
+            if isinstance(spec, SequenceSpec):
+                steps = fact.get("steps") if isinstance(fact, dict) else None
+                if not isinstance(steps, list) or not 0 < len(steps) <= len(case.inputs["steps"]):
+                    raise ValueError("wrong number of steps")
+                read = [_call(spec, case, s, case.inputs["steps"][i]) for i, s in enumerate(steps)]
+                if read[-1].error is None and len(read) < len(case.inputs["steps"]):
+                    raise ValueError("steps missing")
+                obs.calls.append(read)
+            else:
+                obs.calls.append([_call(spec, case, fact, case.inputs)])
+    except (KeyError, TypeError, AttributeError) as error:
         raise ValueError(f"malformed facts: {error}") from None
-    obs.tampered = sorted({name for call in obs.calls for name in call.evasions})
     return obs
+
+
+# -------------------------------------------------------------------- comparing
+
+
+def _is_number(x: Any) -> bool:
+    return type(x) in (int, float)
+
+
+def _as_float64(t: torch.Tensor) -> torch.Tensor:
+    return t.detach().to(torch.float64)
+
+
+def _tensor_close(got: torch.Tensor, want: torch.Tensor, dtype: torch.dtype, tol: Tolerance,
+                  oracle32: Any) -> bool:
+    if got.is_complex() or tuple(got.shape) != tuple(want.shape):
+        return False
+    if not want.is_floating_point():
+        return got.dtype == want.dtype and bool(torch.equal(got, want))
+    g, w = _as_float64(got), _as_float64(want)
+    finite = torch.isfinite(w)
+    if not torch.equal(torch.isnan(g), torch.isnan(w)) or not torch.equal(g[~finite & ~torch.isnan(w)],
+                                                                          w[~finite & ~torch.isnan(w)]):
+        return False  # NaN where NaN is expected, the same infinities where they are expected
+    g, w = g[finite], w[finite]
+    if not w.numel():
+        return True
+    if dtype == torch.float64:
+        allowed = tol.atol64 + tol.rtol64 * w.abs()
+    else:
+        allowed = tol.atol32 + tol.rtol32 * w.abs() + tol.norm_rtol32 * w.abs().max()
+        if isinstance(oracle32, torch.Tensor) and oracle32.shape == want.shape:
+            own = (_as_float64(oracle32)[finite] - w).abs()
+            if torch.isfinite(own).all():
+                allowed = allowed + tol.oracle_factor * own.max()
+    return bool(((g - w).abs() <= allowed).all())  # NaN where a number is expected compares False
+
+
+def close(got: Any, want: Any, dtype: torch.dtype = torch.float64, tol: Tolerance = Tolerance(),
+          oracle32: Any = None) -> bool:
+    """`got` has the structure of `want`, and its numbers match within the tolerance for `dtype`."""
+    if isinstance(want, torch.Tensor):
+        return type(got) is torch.Tensor and _tensor_close(got, want, dtype, tol, oracle32)
+    if isinstance(want, float):
+        if not _is_number(got):
+            return False
+        scalar = lambda x: torch.tensor(float(x), dtype=torch.float64)  # noqa: E731
+        return close(scalar(got), scalar(want), dtype, tol, scalar(oracle32) if _is_number(oracle32) else None)
+    if isinstance(want, (list, tuple)):
+        sub = oracle32 if isinstance(oracle32, (list, tuple)) and len(oracle32) == len(want) else [None] * len(want)
+        return (isinstance(got, (list, tuple)) and len(got) == len(want)
+                and all(close(g, w, dtype, tol, o) for g, w, o in zip(got, want, sub)))
+    if isinstance(want, dict):
+        sub = oracle32 if isinstance(oracle32, dict) else {}
+        return (isinstance(got, dict) and got.keys() == want.keys()
+                and all(close(got[k], want[k], dtype, tol, sub.get(k)) for k in want))
+    return type(got) is type(want) and got == want
+
+
+def _kind_of(value: Any) -> str:
+    if isinstance(value, Foreign):
+        return value.cls.removeprefix("builtins.")
+    return {torch.Tensor: "un tenseur", float: "un nombre (float)", int: "un entier", bool: "un booléen",
+            str: "une chaîne", type(None): "None", list: "une liste", tuple: "un tuple",
+            dict: "un dict"}.get(type(value), type(value).__name__)
+
+
+def describe(got: Any, want: Any) -> str:
+    """French description of how `got` differs from `want`."""
+    if isinstance(want, torch.Tensor):
+        if type(got) is not torch.Tensor:
+            return f"un tenseur torch était attendu, obtenu {_kind_of(got)}"
+        if tuple(got.shape) != tuple(want.shape):
+            return f"forme attendue {tuple(want.shape)}, obtenue {tuple(got.shape)}"
+        if want.is_floating_point() and not torch.isfinite(got).all() and torch.isfinite(want).all():
+            return "valeurs non finies (NaN ou ±inf) là où le résultat est fini"
+        diff = (_as_float64(got) - _as_float64(want)).abs()
+        return f"valeurs fausses (écart max {diff.nan_to_num(math.inf).max().item():.3g})"
+    if isinstance(want, float):
+        if not _is_number(got):
+            return f"un nombre était attendu, obtenu {_kind_of(got)}"
+        return f"valeur fausse ({got:.6g} au lieu de {want:.6g})"
+    if isinstance(want, (list, tuple)):
+        if not isinstance(got, (list, tuple)):
+            return f"{_kind_of(want)} était attendu(e), obtenu {_kind_of(got)}"
+        if len(got) != len(want):
+            return f"{len(want)} éléments attendus, {len(got)} obtenus"
+        return "éléments faux"
+    if isinstance(want, dict):
+        if not isinstance(got, dict):
+            return f"un dict était attendu, obtenu {_kind_of(got)}"
+        return f"clés attendues {sorted(want)}, obtenues {sorted(got)}"
+    return f"{want!r} attendu, obtenu {got!r}"
+
+
+# ------------------------------------------------------------------------ units
+
+
+Path = tuple  # keys from an output to a leaf: str for a dict key, int for a list or tuple index
+
+
+@dataclass(frozen=True)
+class Unit:
+    """One leaf of the outputs: scored, compared and diagnosed on its own."""
+
+    index: int   # which output
+    path: Path   # from that output to the leaf
+    name: str    # as shown to the student: grads["w1"]
+
+
+def _leaves(value: Any, path: Path = ()) -> list[Path]:
+    if isinstance(value, dict) and value:
+        return [p for k in value for p in _leaves(value[k], (*path, k))]
+    if isinstance(value, (list, tuple)) and value and not all(_is_number(v) for v in value):
+        return [p for i, v in enumerate(value) for p in _leaves(v, (*path, i))]
+    return [path]
+
+
+def _path_name(name: str, path: Path) -> str:
+    return name + "".join(f'["{k}"]' if isinstance(k, str) else f"[{k}]" for k in path)
+
+
+def units(spec: FunctionSpec | SequenceSpec, expected: tuple) -> list[Unit]:
+    """The leaves of the expected outputs (for a sequence: of the state after one step)."""
+    found = []
+    for i, name in enumerate(spec.outputs):
+        value = expected[i][0] if isinstance(spec, SequenceSpec) else expected[i]
+        found += [Unit(i, p, _path_name(name, p)) for p in _leaves(value)]
+    return found
+
+
+def at(value: Any, path: Path) -> Any:
+    """The leaf of `value` at `path`, or `MISSING` where the structure differs."""
+    for key in path:
+        if isinstance(key, str) and isinstance(value, dict) and key in value:
+            value = value[key]
+        elif isinstance(key, int) and isinstance(value, (list, tuple)) and 0 <= key < len(value):
+            value = value[key]
+        else:
+            return MISSING
+    return value
+
+
+def unit_value(spec: FunctionSpec | SequenceSpec, outputs: tuple, unit: Unit) -> Any:
+    """A unit's value in a tuple of outputs; for a sequence, the list of its values after each step."""
+    if isinstance(spec, SequenceSpec):
+        return [at(step, unit.path) for step in outputs[unit.index]]
+    return at(outputs[unit.index], unit.path)
 
 
 # -------------------------------------------------------------------- judging
 
 
-def close(got: Any, expected: torch.Tensor, dtype: torch.dtype) -> bool:
-    """`got` is a plain tensor of the expected shape whose values match within the dtype's tolerance."""
-    if type(got) is not torch.Tensor or tuple(got.shape) != tuple(expected.shape):
-        return False
-    if got.is_complex():
-        return False
-    rtol, atol = TOLERANCES.get(dtype, TOLERANCES[torch.float32])
-    got, want = got.detach().to(torch.float64).flatten().tolist(), expected.flatten().tolist()
-    return all(abs(g - w) <= atol + rtol * abs(w) for g, w in zip(got, want))  # NaN compares False
+def _float64(value: Any) -> Any:
+    """Inputs as the oracle takes them: float tensors in float64, structure kept."""
+    if isinstance(value, torch.Tensor):
+        return value.detach().to(torch.float64) if value.is_floating_point() else value.detach().clone()
+    if isinstance(value, (list, tuple)):
+        return type(value)(_float64(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _float64(v) for k, v in value.items()}
+    return value
 
 
-def describe(got: Any, expected: torch.Tensor) -> str:
-    """French description of how `got` differs from `expected`."""
-    if isinstance(got, ForeignValue):
-        return f"un tenseur torch était attendu, obtenu {got.cls.removeprefix('builtins.')}"
-    if not isinstance(got, torch.Tensor):
-        return f"un tenseur torch était attendu, obtenu {type(got).__name__}"
-    if tuple(got.shape) != tuple(expected.shape):
-        return f"forme attendue {tuple(expected.shape)}, obtenue {tuple(got.shape)}"
-    diff = (got.detach().to(torch.float64) - expected).abs()
-    worst = diff.nan_to_num(math.inf).max().item()
-    return f"valeurs fausses (écart max {worst:.3g})"
+def _copy(value: Any) -> Any:
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    if isinstance(value, (list, tuple)):
+        return type(value)(_copy(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    return value
 
 
-def _values(spec: FunctionSpec, call: Call) -> tuple:
-    """What is compared with the oracle: the returned tuple, or the in-place increments."""
-    if spec.accumulates:
-        return tuple(call.after[k].to(torch.float64) - call.case.inputs[k].to(torch.float64)
-                     if isinstance(call.after[k], torch.Tensor) and call.after[k].shape == call.case.inputs[k].shape
-                     else call.after[k]
-                     for k in spec.accumulates)
-    return call.outputs
-
-
-def _float64(inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {k: v.detach().to(torch.float64) for k, v in inputs.items()}
-
-
-def _diagnose_component(spec: FunctionSpec, index: int, call: Call, got: Any, expected: tuple) -> str:
-    inputs = _float64(call.case.inputs)
-    for mistake in spec.mistakes:
-        if mistake.component != index:
-            continue
+def _oracle(spec: FunctionSpec | SequenceSpec, case: Case) -> tuple[tuple, Any]:
+    """Expected outputs (float64), and in float32 cases the oracle's own float32 result (or None)."""
+    expected = tuple(spec.oracle(_float64(case.inputs)))
+    own = None
+    if case.dtype != torch.float64:
         try:
-            predicted = mistake.predict(inputs, expected)
+            own = tuple(spec.oracle(_copy(case.inputs)))
+        except Exception:  # noqa: BLE001 - an oracle that only runs in float64: the other slack remains
+            own = None
+    return expected, own
+
+
+def _outputs(spec: FunctionSpec | SequenceSpec, steps: list[Call]) -> tuple[tuple | None, str | None]:
+    """What is compared with the oracle, or a message on what was returned."""
+    if isinstance(spec, SequenceSpec):
+        return tuple([step.after[name] for step in steps] for name in spec.compared), None
+    call = steps[0]
+    if spec.accumulates:
+        return tuple(_increment(call.after[k], call.case.inputs[k]) for k in spec.accumulates), None
+    n = len(spec.outputs)
+    if n == 1:
+        if isinstance(call.output, tuple):
+            return None, f"la fonction doit renvoyer une seule valeur, pas un tuple de {len(call.output)} éléments."
+        return (call.output,), None
+    if not isinstance(call.output, (tuple, list)) or len(call.output) != n:
+        count = len(call.output) if isinstance(call.output, (tuple, list)) else 1
+        return None, (f"la fonction doit renvoyer un tuple de {n} valeurs `({', '.join(spec.outputs)})`, "
+                      f"elle en renvoie {count}.")
+    return tuple(call.output), None
+
+
+def _increment(after: Any, before: Any) -> Any:
+    if isinstance(after, torch.Tensor) and isinstance(before, torch.Tensor) and after.shape == before.shape:
+        return _as_float64(after) - _as_float64(before)
+    return after
+
+
+def _mistake_prediction(spec, mistake: Mistake, unit: Unit, inputs, expected) -> Any:
+    """What the mistake predicts for this unit, or MISSING when it concerns another output."""
+    if mistake.output is None:
+        return unit_value(spec, tuple(mistake.predict(inputs, expected)), unit)
+    if mistake.output == unit.name:
+        return mistake.predict(inputs, expected)
+    if mistake.output == unit.index and not isinstance(mistake.output, bool):
+        value = mistake.predict(inputs, expected)
+        return [at(v, unit.path) for v in value] if isinstance(spec, SequenceSpec) else at(value, unit.path)
+    return MISSING
+
+
+def _diagnose(spec, unit: Unit, case: Case, got: Any, expected: tuple, own: Any) -> str:
+    inputs = _float64(case.inputs)
+    for mistake in spec.mistakes:
+        try:
+            predicted = _mistake_prediction(spec, mistake, unit, inputs, expected)
         except Exception:  # noqa: BLE001 - a prediction that does not apply to this case
             continue
-        if isinstance(got, torch.Tensor) and close(got, predicted.to(torch.float64), call.case.dtype):
+        if predicted is not MISSING and close(got, _float64(predicted), case.dtype, spec.tolerance):
             return mistake.message
-    return f"`{spec.outputs[index]}` incorrect ({call.case.label}) : {describe(got, expected[index])}."
+    want = unit_value(spec, expected, unit)
+    if isinstance(spec, SequenceSpec):
+        mine = unit_value(spec, own, unit) if own else [None] * len(want)
+        step = next((i for i, (g, w, o) in enumerate(zip(got, want, mine))
+                     if not close(g, w, case.dtype, spec.tolerance, o)), 0)
+        return (f"`{unit.name}` incorrect après l'appel {step + 1} (essai : {case.label}) : "
+                f"{describe(got[step], want[step])}.")
+    return f"`{unit.name}` incorrect (essai : {case.label}) : {describe(got, want)}."
 
 
-def _error_message(spec: FunctionSpec, call: Call) -> str:
+def error_message(spec: Spec, call: Call) -> str:
     if call.error.startswith("NotImplementedError"):
         return "la fonction n'est pas encore écrite (elle lève NotImplementedError)."
     hints = [hint for needle, hint in spec.error_hints if needle in call.error]
-    text = f"erreur à l'exécution ({call.case.label}) : {call.error.splitlines()[0][:200]}"
+    text = f"erreur à l'exécution (essai : {call.case.label}) : {call.error.splitlines()[0][:200]}"
     return text + (f" — {hints[0]}" if hints else "")
 
 
-def _returned_shape_message(spec: FunctionSpec, call: Call) -> str | None:
-    n = len(spec.outputs)
-    if spec.accumulates or call.outputs is None or len(call.outputs) == n:
-        return None
-    names = ", ".join(spec.outputs)
-    if n == 1:
-        return f"la fonction doit renvoyer un seul tenseur, pas un tuple de {len(call.outputs)} éléments."
-    return f"la fonction doit renvoyer un tuple de {n} tenseurs `({names})`, elle en renvoie {len(call.outputs)}."
-
-
-def judge(spec: FunctionSpec, obs: Observation) -> Result:
-    """Turns an observation into points and French messages."""
-    zero = lambda *messages: Result(spec.name, 0.0, spec.points, list(messages))  # noqa: E731
+def _refusal(spec: Spec, obs: Observation) -> str | None:
+    """Why no point at all can be given, whatever the outputs."""
+    calls = obs.all_calls
     if obs.missing:
-        return zero(f"la fonction `{spec.name}` n'est pas définie : exécutez sa cellule (et gardez son nom).")
-    if obs.tampered:
-        return zero("la fonction a contourné la vérification (" + ", ".join(obs.tampered)
-                    + " pendant son exécution) : aucun point n'est attribué.")
-    if any(call.autograd for call in obs.calls):
-        return zero("la fonction utilise autograd (backward, torch.autograd.grad, requires_grad…) : "
-                    "le but du TP est de calculer les gradients à la main, aucun point n'est attribué.")
-    returned = [v for c in obs.calls if c.outputs for v in (*c.outputs, *c.after.values())]
-    if any(isinstance(v, ForeignValue) and v.tensor_subclass for v in returned):
-        return zero("la fonction renvoie une sous-classe de torch.Tensor : renvoyez des torch.Tensor ordinaires.")
+        return f"la fonction `{spec.name}` n'est pas définie : exécutez sa cellule (et gardez son nom)."
+    tampered = sorted({name for call in calls for name in call.evasions})
+    if tampered:
+        return ("la fonction a contourné la vérification (" + ", ".join(tampered)
+                + " pendant son exécution) : aucun point n'est attribué.")
+    if spec.policy.autograd == "forbidden" and any(call.autograd for call in calls):
+        return spec.policy.autograd_message
+    forbidden = next((m for call in calls for m in call.forbidden), None)
+    if forbidden:
+        return forbidden
+    if obs.has_loop and spec.policy.loops == "forbidden":
+        return spec.policy.loop_message
+    returned = [call.output for call in calls] + [v for call in calls for v in call.after.values()]
+    if any(_holds_tensor_subclass(v) for v in returned):
+        return "la fonction renvoie une sous-classe de torch.Tensor : renvoyez des torch.Tensor ordinaires."
+    return None
 
+
+def _holds_tensor_subclass(value: Any) -> bool:
+    if isinstance(value, Foreign):
+        return value.tensor_subclass
+    if isinstance(value, (list, tuple)):
+        return any(_holds_tensor_subclass(v) for v in value)
+    if isinstance(value, dict):
+        return any(_holds_tensor_subclass(v) for v in value.values())
+    return False
+
+
+def _compare(spec: FunctionSpec | SequenceSpec, obs: Observation) -> tuple[float, list[str]]:
+    """Share of units right on every case, and the messages of the first failures."""
     messages: list[str] = []
-    correct = [True] * len(spec.outputs)
-    for call in obs.calls:
-        if call.error is not None:
-            correct = [False] * len(spec.outputs)
-            messages.append(_error_message(spec, call))
-            break
-        problem = _returned_shape_message(spec, call)
+    correct: dict[Unit, bool] | None = None
+    for steps in obs.calls:
+        case = steps[0].case
+        failed = next((s for s in steps if s.error is not None), None)
+        if failed:
+            messages.append(error_message(spec, failed))
+            return 0.0, messages
+        got, problem = _outputs(spec, steps)
         if problem:
-            correct = [False] * len(spec.outputs)
-            messages.append(problem)
-            break
-        expected = tuple(e.to(torch.float64) for e in spec.oracle(_float64(call.case.inputs)))
-        got = _values(spec, call)
-        for i, want in enumerate(expected):
-            if correct[i] and not close(got[i], want, call.case.dtype):
-                correct[i] = False
-                message = _diagnose_component(spec, i, call, got[i], expected)
+            return 0.0, [problem]
+        expected, own = _oracle(spec, case)
+        units_ = units(spec, expected)
+        if correct is None:
+            correct = {u: True for u in units_}
+        for unit in units_:
+            g = unit_value(spec, got, unit)
+            o = unit_value(spec, own, unit) if own else None
+            if correct.get(unit) and not close(g, unit_value(spec, expected, unit), case.dtype, spec.tolerance, o):
+                correct[unit] = False
+                message = _diagnose(spec, unit, case, g, expected, own)
                 if message not in messages:
                     messages.append(message)
+    if not correct:
+        return 0.0, messages
+    return sum(correct.values()) / len(correct), messages
 
-    score = sum(correct) / len(correct)
-    if score > 0 and obs.has_loop:
-        score *= 1 - LOOP_PENALTY
-        messages.append(f"boucle Python détectée : le TP demande des opérations vectorisées "
-                        f"(−{LOOP_PENALTY:.0%} des points de la fonction).")
-    mutated = sorted({name for call in obs.calls for name in call.mutated})
+
+def _statistics(spec: StatisticalSpec, obs: Observation) -> tuple[float, list[str]]:
+    calls = obs.all_calls
+    for call in calls:
+        if call.error is not None:
+            return 0.0, [error_message(spec, call)]
+    messages: list[str] = []
+    for first, again, other in zip(calls[0::3], calls[1::3], calls[2::3]):
+        inputs = _float64(first.case.inputs)
+        for problem in spec.properties(inputs, first.output):
+            if problem not in messages:
+                messages.append(problem)
+        if not messages and not _identical(first.output, again.output):
+            messages.append("avec le même générateur (même graine), la fonction doit donner le même résultat : "
+                            "tirez les nombres avec `generator=generator`, pas avec le générateur global de torch.")
+        if not messages and _identical(first.output, other.output):
+            messages.append("le résultat ne change pas quand la graine du générateur change : "
+                            "la fonction doit tirer ses nombres du générateur qu'elle reçoit.")
+        if messages:
+            return 0.0, messages
+    return 1.0, messages
+
+
+def _identical(a: Any, b: Any) -> bool:
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and a.shape == b.shape and a.dtype == b.dtype and bool(
+            torch.equal(a.nan_to_num(0.5), b.nan_to_num(0.5)))
+    if isinstance(a, (list, tuple)):
+        return isinstance(b, (list, tuple)) and len(a) == len(b) and all(_identical(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_identical(a[k], b[k]) for k in a)
+    return type(a) is type(b) and a == b
+
+
+def _penalties(spec: Spec, obs: Observation, score: float, messages: list[str]) -> float:
+    policy = spec.policy
+    if score > 0 and obs.has_loop and policy.loops == "penalised":
+        score *= 1 - policy.loop_penalty
+        messages.append(f"{policy.loop_message} (−{policy.loop_penalty:.0%} des points de la fonction)")
+    mutated = sorted({name for call in obs.all_calls for name in call.mutated})
     if score > 0 and mutated:
-        score *= 1 - MUTATION_PENALTY
+        score *= 1 - policy.mutation_penalty
         messages.append("la fonction modifie en place son entrée " + ", ".join(f"`{m}`" for m in mutated)
-                        + f" : travaillez sur une copie ou sans opération en place (−{MUTATION_PENALTY:.0%}).")
+                        + f" : travaillez sur une copie ou sans opération en place (−{policy.mutation_penalty:.0%}).")
+    return score
+
+
+def judge(spec: Spec, obs: Observation) -> Result:
+    """Turns an observation into points and French messages."""
+    refusal = _refusal(spec, obs)
+    if refusal:
+        return Result(function=spec.name, points=0.0, possible=spec.points, messages=[refusal])
+    if isinstance(spec, StatisticalSpec):
+        score, messages = _statistics(spec, obs)
+    else:
+        score, messages = _compare(spec, obs)
+    score = _penalties(spec, obs, score, messages)
     if not messages:
-        messages.append("correct sur tous les essais (" + " ; ".join(c.case.label for c in obs.calls) + ").")
-    return Result(spec.name, round(spec.points * score, 2), spec.points, messages)
+        labels = list(dict.fromkeys(steps[0].case.label for steps in obs.calls))
+        messages.append("correct sur tous les essais (" + " ; ".join(labels) + ").")
+    return Result(function=spec.name, points=round(spec.points * score, 2), possible=spec.points, messages=messages)
 
 
-def check(spec: FunctionSpec, namespace: dict[str, Any], seed: int = 0, stand_in_source: str = "") -> Result:
-    """Request, observe (in this process), then judge, the function `spec.name` of `namespace`."""
-    cases = spec.cases(torch.Generator().manual_seed(seed))
-    facts = probe.observe(request(spec, cases, stand_in_source), namespace)
-    return judge(spec, observation(spec, cases, facts))
+def judge_variables(spec: VariablesSpec, facts: Any) -> Result:
+    """The TP's verdict on the variables a cell left, read defensively (a missing one is None)."""
+    variables = facts.get("variables") if isinstance(facts, dict) else None
+    if not isinstance(variables, dict):
+        raise ValueError("no variables")
+    values = {name: codec.decode(variables[name]) if name in variables else None for name in spec.variables}
+    score, messages = spec.judge(values)
+    score = min(1.0, max(0.0, float(score)))
+    return Result(function=spec.label, points=round(spec.points * score, 2), possible=spec.points,
+                  messages=list(messages))

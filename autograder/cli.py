@@ -28,9 +28,32 @@ def grade_command(args: argparse.Namespace) -> int:
                                                  course / f"rapport-{args.assignment}.html"),
     }
     print(f"  retours HTML : {course / 'feedback'}/<étudiant>/{args.assignment}/")
+    print_outputs({**outputs, **course_outputs(course)})
+    return 1 if run.failed else 0
+
+
+def course_outputs(course: Path) -> dict[str, Path]:
+    """The course-wide files, every TP of the gradebook at once: grade sheet, Moodle import, report."""
+    url = grading.db_url(course)
+    return {
+        "notes du cours (CSV)": exports.export_course_csv(url, course / "notes-cours.csv"),
+        "Moodle, tout le cours": exports.export_course_moodle_csv(url, course / "moodle-cours.csv"),
+        "rapport du cours": report.write_course_report(course, url, course / "rapport-cours.html"),
+    }
+
+
+def print_outputs(outputs: dict[str, Path]) -> None:
     for label, path in outputs.items():
         print(f"  {label:22}: {path}")
-    return 1 if run.failed else 0
+
+
+def course_report_command(args: argparse.Namespace) -> int:
+    course = Path(args.course).resolve()
+    if not (course / "gradebook.db").exists():
+        print(f"pas de carnet de notes dans {course} : lancez d'abord `autograder grade TP`")
+        return 1
+    print_outputs(course_outputs(course))
+    return 0
 
 
 def install_command(args: argparse.Namespace) -> int:
@@ -48,7 +71,8 @@ def main(argv: list[str] | None = None) -> int:
         "grade", help="autograde a whole class in parallel, then feedback, exports and a class report",
         description="Run from the course root (where nbgrader_config.py is). Grades submitted/*/ASSIGNMENT "
                     "with nbgrader's Autograde, in parallel, then writes feedback, grades.csv, "
-                    "moodle-ASSIGNMENT.csv and rapport-ASSIGNMENT.html.")
+                    "moodle-ASSIGNMENT.csv and rapport-ASSIGNMENT.html, and the course-wide notes-cours.csv, "
+                    "moodle-cours.csv and rapport-cours.html (every TP of the gradebook).")
     grade.add_argument("assignment")
     grade.add_argument("--jobs", "-j", type=int, default=os.cpu_count(), help="parallel kernels (default: cores)")
     grade.add_argument("--student", action="append", help="only this student (repeatable)")
@@ -57,6 +81,12 @@ def main(argv: list[str] | None = None) -> int:
     grade.add_argument("--unsafe", action="store_true",
                        help="run student code WITHOUT a sandbox (only where bubblewrap cannot run)")
     grade.set_defaults(func=grade_command)
+    course_report = commands.add_parser(
+        "course-report", help="write the course-wide grade sheet, Moodle CSV and report from the gradebook",
+        description="Writes notes-cours.csv, moodle-cours.csv and rapport-cours.html in the course root, "
+                    "from the gradebook (every TP graded so far), without grading anything.")
+    course_report.add_argument("--course", default=".", help="course root (default: current folder)")
+    course_report.set_defaults(func=course_report_command)
     install = commands.add_parser("install-kernels", help="install the sandboxed kernel specs nbgrader uses",
                                   description="Writes the kernel specs autograder-sandbox and autograder-warm "
                                               "into this Python environment (share/jupyter/kernels).")

@@ -1,9 +1,11 @@
-"""`make demo`: the instructor's job on the bundled sample class of TP 9.
+"""`make demo`: the instructor's job on the bundled sample classes, every TP of the course.
 
 Builds `demo-course/` (a course directory like the repository: source/ and
-nbgrader_config.py), hands in the sample class, then runs nbgrader:
-generate_assignment, then `autograder grade` (nbgrader's Autograde and feedback in
-parallel, grades.csv, Moodle CSV, class report), and prints the scores.
+nbgrader_config.py) with every TP that has a sample class (`samples/<tp>/students.py`)
+and checks (`autograder/<tp>/checks.py`). For each: nbgrader's generate_assignment,
+the sample class handed in, then `autograder grade` (nbgrader's Autograde and feedback
+in parallel, grades.csv, Moodle CSV, class report, and the course-wide grade sheet,
+Moodle CSV and report). Prints each TP's scores, then the course's.
 """
 
 from __future__ import annotations
@@ -16,9 +18,9 @@ import sys
 from pathlib import Path
 
 import nbformat
-from nbgrader.api import Gradebook
 
-from autograder import cli
+from autograder import cli, gradebook
+from autograder.course import assignments as course_assignments, has_grader
 from autograder.grading import db_url
 from autograder.release import environment
 from autograder.submissions import fill, solutions, write_submission
@@ -34,11 +36,13 @@ def nbgrader(course: Path, *args: str) -> int:
                           env=environment()).returncode
 
 
-def prepare_course(course: Path, assignment: str) -> None:
+def prepare_course(course: Path, *assignments: str) -> None:
+    """A fresh course directory holding the repository's configuration and these TPs' source folders."""
     if course.exists():
         shutil.rmtree(course)
     (course / "source").mkdir(parents=True)
-    shutil.copytree(REPO / "source" / assignment, course / "source" / assignment)
+    for assignment in assignments:
+        shutil.copytree(REPO / "source" / assignment, course / "source" / assignment)
     shutil.copy(REPO / "nbgrader_config.py", course / "nbgrader_config.py")
 
 
@@ -52,62 +56,108 @@ def hand_in(course: Path, assignment: str, students: dict[str, dict | None]) -> 
             write_submission(course, assignment, student, {path.name: nb})
 
 
-def score_table(course: Path, assignment: str) -> str:
+def sample_class(assignment: str) -> dict[str, dict | None] | None:
+    """The TP's sample class ({student: answers}), or None when it has none."""
+    path = REPO / "samples" / assignment / "students.py"
+    return runpy.run_path(str(path))["STUDENTS"] if path.exists() else None
+
+
+def demo_assignments() -> list[str]:
+    """The TPs the demo can show: a sample class to hand in and checks to grade it."""
+    return [a for a in course_assignments(REPO) if (REPO / "samples" / a / "students.py").exists() and has_grader(a)]
+
+
+def score_table(course: Path, assignment: str, students: list[str]) -> str:
     """One line per student: automatic points per test cell, total, and what is left to grade by hand."""
-    with Gradebook(db_url(course)) as gb:
-        cells = [c for nb in gb.find_assignment(assignment).notebooks for c in nb.grade_cells if c.cell_type == "code"]
-        names = [c.name.removeprefix("test_") for c in cells]
-        width = [max(len(n), 5) for n in names]
-        head = f"{'étudiant':10}" + "".join(f" {n:>{w}}" for n, w in zip(names, width)) + f" {'auto':>9}  écrit"
-        lines = [head, "-" * len(head)]
-        for student in sorted(s.id for s in gb.students):
-            try:
-                sub = gb.find_submission(assignment, student)
-            except Exception:  # noqa: BLE001 - no submission or grading failed: say so
-                lines.append(f"{student:10} (non noté : voir les messages de nbgrader ci-dessus)")
-                continue
-            grades = {g.name: g for nb in sub.notebooks for g in nb.grades}
-            row = "".join(f" {grades[c.name].score:>{w}g}" for c, w in zip(cells, width))
-            auto = sum(grades[c.name].score for c in cells)
-            manual = [g for g in grades.values() if g.needs_manual_grade]
-            written = "à corriger dans formgrader" if manual else "rien à corriger"
-            lines.append(f"{student:10}{row} {auto:>5g}/{sum(c.max_score for c in cells):g}  {written}")
+    url = db_url(course)
+    maxima = gradebook.max_scores(url, assignment)
+    scores = gradebook.cell_scores(url, assignment)
+    by_hand = gradebook.awaiting_manual_grade(url, assignment)
+    names = [n.removeprefix("test_") for n in maxima]
+    width = [max(len(n), 5) for n in names]
+    head = f"{'étudiant':10}" + "".join(f" {n:>{w}}" for n, w in zip(names, width)) + f" {'auto':>9}  écrit"
+    lines = [head, "-" * len(head)]
+    for student in students:
+        if student not in scores:
+            lines.append(f"{student:10} (non noté : voir les messages de nbgrader ci-dessus)")
+            continue
+        row = "".join(f" {scores[student].get(c, 0):>{w}g}" for c, w in zip(maxima, width))
+        written = "à corriger dans formgrader" if student in by_hand else "rien à corriger"
+        lines.append(f"{student:10}{row} {sum(scores[student].values()):>5g}/{sum(maxima.values()):g}  {written}")
     return "\n".join(lines)
+
+
+def course_table(course: Path) -> str:
+    """One line per student: each TP's score (automatic and by hand) and the course total."""
+    sheet = gradebook.course_sheet(db_url(course))
+    columns = [f"{a} (/{m:g})" for a, m in sheet.maxima.items()] + [f"total (/{sheet.total_max:g})"]
+    head = f"{'étudiant':10}" + "".join(f" {c:>10}" for c in columns)
+    lines = [head, "-" * len(head)]
+    for student, row in sheet.scores.items():
+        cells = ["—" if row[a] is None else f"{row[a]:g}" for a in sheet.maxima] + [f"{sheet.total(student):g}"]
+        lines.append(f"{student:10}" + "".join(f" {c:>{max(10, len(h))}}" for c, h in zip(cells, columns)))
+    return "\n".join(lines)
+
+
+def produced_files(course: Path, assignments: list[str]) -> list[tuple[str, Path]]:
+    per_tp = [(label, path) for a in assignments for label, path in [
+        (f"{a} : notebook source (instructeur)", REPO / "source" / a),
+        (f"{a} : version étudiante (à distribuer)", REPO / "release" / a),
+        (f"{a} : copies rendues", course / "submitted" / "<étudiant>" / a),
+        (f"{a} : copies corrigées (exécutées)", course / "autograded" / "<étudiant>" / a),
+        (f"{a} : retours HTML pour les étudiants", course / "feedback" / "<étudiant>" / a),
+        (f"{a} : notes pour Moodle (CSV)", course / f"moodle-{a}.csv"),
+        (f"{a} : rapport de classe (HTML)", course / f"rapport-{a}.html"),
+    ]]
+    return [("dossier de cours de la démo", course), *per_tp,
+            ("carnet de notes nbgrader", course / "gradebook.db"),
+            ("notes exportées (CSV nbgrader)", course / "grades.csv"),
+            ("notes du cours (CSV)", course / "notes-cours.csv"),
+            ("notes du cours pour Moodle (CSV)", course / "moodle-cours.csv"),
+            ("rapport du cours (HTML)", course / "rapport-cours.html")]
+
+
+def demo_one(course: Path, assignment: str, students: dict[str, dict | None]) -> tuple[bool, bool]:
+    """Release, hand in and grade one TP; (released, every copy graded)."""
+    if nbgrader(course, "generate_assignment", assignment, "--force"):
+        return False, False
+    hand_in(course, assignment, students)
+    print(f"{len(students)} copies déposées dans {course / 'submitted'}", flush=True)
+    # nbgrader's Autograde and feedback on every copy, in parallel, then the exports and
+    # reports of the TP and of the course (`autograder grade`, see autograder/grading.py).
+    print(f"$ autograder grade {assignment}", flush=True)
+    return True, cli.main(["grade", assignment, "--course", str(course)]) == 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--course", type=Path, default=REPO / "demo-course")
-    parser.add_argument("--assignment", default="tp09")
+    parser.add_argument("--assignment", action="append",
+                        help="only this TP (repeatable; default: every TP with a sample class and checks)")
     args = parser.parse_args(argv)
-    course, assignment = args.course.resolve(), args.assignment
-    students = runpy.run_path(str(REPO / "samples" / assignment / "students.py"))["STUDENTS"]
-
-    prepare_course(course, assignment)
-    if nbgrader(course, "generate_assignment", assignment, "--force"):
+    course = args.course.resolve()
+    assignments = args.assignment or demo_assignments()
+    classes = {a: sample_class(a) for a in assignments}
+    if not assignments or None in classes.values():
+        print("rien à montrer : il faut un TP avec source/<tp>/*.ipynb, samples/<tp>/students.py "
+              "et autograder/<tp>/checks.py")
         return 1
-    hand_in(course, assignment, students)
-    print(f"{len(students)} copies déposées dans {course / 'submitted'}", flush=True)
-    # nbgrader's Autograde and feedback on every copy, in parallel, then grades.csv,
-    # the Moodle CSV and the class report (`autograder grade`, see autograder/grading.py).
-    print(f"$ autograder grade {assignment}", flush=True)
-    autograde_status = cli.main(["grade", assignment, "--course", str(course)])
-    print("\n" + score_table(course, assignment) + "\n")
+
+    prepare_course(course, *assignments)
+    all_graded = True
+    for assignment, students in classes.items():
+        print(f"\n===== {assignment} =====", flush=True)
+        released, graded = demo_one(course, assignment, students)
+        if not released:
+            return 1
+        all_graded &= graded
+    for assignment, students in classes.items():
+        print(f"\n{assignment}\n" + score_table(course, assignment, list(students)))
+    print("\nCours\n" + course_table(course) + "\n")
     print("Fichiers produits :")
-    for label, path in [
-        ("notebook source (instructeur)", REPO / "source" / assignment),
-        ("version étudiante (à distribuer)", REPO / "release" / assignment),
-        ("dossier de cours de la démo", course),
-        ("copies rendues", course / "submitted" / "<étudiant>" / assignment),
-        ("copies corrigées (exécutées)", course / "autograded" / "<étudiant>" / assignment),
-        ("retours HTML pour les étudiants", course / "feedback" / "<étudiant>" / assignment),
-        ("carnet de notes nbgrader", course / "gradebook.db"),
-        ("notes exportées (CSV nbgrader)", course / "grades.csv"),
-        ("notes pour Moodle (CSV)", course / f"moodle-{assignment}.csv"),
-        ("rapport de classe (HTML)", course / f"rapport-{assignment}.html"),
-    ]:
-        print(f"  {label:34} {path}")
-    if autograde_status:
+    for label, path in produced_files(course, assignments):
+        print(f"  {label:42} {path}")
+    if not all_graded:
         print("\ndes copies n'ont pas pu être notées (messages ci-dessus).")
     return 0
 

@@ -27,7 +27,7 @@ from nbgrader import utils
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Integer
 
-from autograder.checking import Result
+from autograder.specs import Result
 from autograder.probe import MIME, encode_request
 
 PLAN = "autograder_probe"  # cell metadata the grader keeps for itself between the two steps
@@ -58,6 +58,11 @@ def hidden_check(source: str) -> tuple[str, str] | None:
     return (modules[0], names[0]) if len(modules) == 1 and len(names) == 1 else None
 
 
+def assignment_of(module: str):
+    """The `Assignment` a TP's checks module declares (see `autograder.assignment`)."""
+    return importlib.import_module(module).ASSIGNMENT
+
+
 def _is_test_cell(cell) -> bool:
     return cell.cell_type == "code" and utils.is_grade(cell) and not utils.is_solution(cell)
 
@@ -72,7 +77,7 @@ class PlantProbes(NbGraderPreprocessor):
             return cell, resources
         module, name = target
         seed = secrets.randbits(62)
-        request = importlib.import_module(module).plan(name, seed)
+        request = assignment_of(module).plan(name, seed)
         call = f'__import__("autograder.probe").probe.run("{encode_request(request)}", globals())\n'
         cell.metadata[PLAN] = {"module": module, "name": name, "seed": seed, "nonce": request["nonce"],
                                "source": cell.source}
@@ -161,16 +166,16 @@ class JudgeProbes(NbGraderPreprocessor):
         if plan is None:
             return cell, resources
         cell.source = plan["source"]
-        checks = importlib.import_module(plan["module"])
+        assignment = assignment_of(plan["module"])
         facts = [o.data[MIME] for o in cell.outputs
                  if o.get("output_type") in ("display_data", "execute_result") and MIME in o.get("data", {})]
         facts = [f for f in facts if isinstance(f, dict) and f.get("nonce") == plan["nonce"]]
         problems = []
         if len(facts) == 1:
-            result = checks.judge_facts(plan["name"], plan["seed"], facts[0])
+            result = assignment.judge_facts(plan["name"], plan["seed"], facts[0])
         else:
-            label = "entraînement" if plan["name"] == "training" else plan["name"]
-            result = Result(label, 0.0, checks.points(plan["name"]), [_missing_facts_message(cell)])
+            result = Result(function=assignment.label(plan["name"]), points=0.0,
+                            possible=assignment.points(plan["name"]), messages=[_missing_facts_message(cell)])
             # what stopped the cell stays visible (timeout, dead kernel…); it also makes the score 0
             problems = [_error_output(o.get("ename", "Erreur"), o.get("evalue", ""))
                         for o in cell.outputs if o.get("output_type") == "error"][-1:]

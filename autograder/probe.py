@@ -9,8 +9,12 @@ trace as one output of MIME type `MIME`. The verdict is made outside the kernel,
 `JudgeProbes`, from that output only: whatever the notebook does to this module, to
 torch or to comparison functions, it cannot make a wrong output right.
 
-This module is the only part of `autograder` (with the kernel launchers) that a
-sandboxed kernel can read: it holds no solution and no verdict. Everything here must
+One observer per kind of check (`OBSERVERS`): a function called once per case, a
+function called step after step on state it keeps, the variables a cell left. Values
+cross as `autograder.codec` encodes them.
+
+This module and `codec` are the only parts of `autograder` (with the kernel launchers)
+that a sandboxed kernel can read: it holds no solution and no verdict. Everything here must
 keep working when student code has already run in the same interpreter.
 """
 
@@ -31,57 +35,13 @@ import torch
 from torch.overrides import TorchFunctionMode
 from torch.utils._pytree import tree_leaves
 
+from autograder.codec import decode_inputs, encode
+
 MIME = "application/vnd.autograder.probe+json"
-DTYPES = {"float64": torch.float64, "float32": torch.float32, "float16": torch.float16,
-          "bfloat16": torch.bfloat16, "int64": torch.int64, "int32": torch.int32, "bool": torch.bool}
 MAX_NAMES = 400  # distinct names kept in a trace
 
 
-# ------------------------------------------------------------------ encoding
-
-
-def encode_tensor(t: torch.Tensor) -> dict[str, Any]:
-    t = t.detach()
-    if type(t) is not torch.Tensor:  # a subclass: keep its class name and plain values
-        t = t.as_subclass(torch.Tensor)
-    dtype = str(t.dtype).removeprefix("torch.")
-    if dtype not in DTYPES:
-        t, dtype = t.to(torch.float64), "float64"
-    data = t.contiguous().cpu().reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b""
-    return {"dtype": dtype, "shape": list(t.shape), "data": base64.b64encode(data).decode("ascii")}
-
-
-def decode_tensor(value: Any, max_elements: int = 1 << 22) -> torch.Tensor:
-    """A tensor from `encode_tensor`'s output; ValueError for anything malformed (it may be forged)."""
-    if not isinstance(value, dict) or value.get("dtype") not in DTYPES:
-        raise ValueError("not an encoded tensor")
-    shape = value.get("shape")
-    if not isinstance(shape, list) or not all(isinstance(n, int) and 0 <= n for n in shape) or len(shape) > 8:
-        raise ValueError("bad shape")
-    count = 1
-    for n in shape:
-        count *= n
-    if count > max_elements:
-        raise ValueError("tensor too large")
-    dtype = DTYPES[value["dtype"]]
-    raw = base64.b64decode(value.get("data", ""), validate=True)
-    if len(raw) != count * torch.empty((), dtype=dtype).element_size():
-        raise ValueError("size does not match shape")
-    if not raw:
-        return torch.empty(shape, dtype=dtype)
-    return torch.frombuffer(bytearray(raw), dtype=dtype).reshape(shape).clone()
-
-
-def encode_value(value: Any) -> dict[str, Any]:
-    """A returned value: a tensor (with its class), or only the name of its type."""
-    cls = type(value)
-    entry: dict[str, Any] = {"class": f"{cls.__module__}.{cls.__qualname__}"}
-    if isinstance(value, torch.Tensor):
-        try:
-            entry["tensor"] = encode_tensor(value)
-        except Exception:  # noqa: BLE001 - a tensor subclass that refuses to be read
-            entry["unreadable"] = True
-    return entry
+# ------------------------------------------------------------------ requests
 
 
 def encode_request(request: dict[str, Any]) -> str:
@@ -121,19 +81,26 @@ class _Trace(TorchFunctionMode):
 
 @contextlib.contextmanager
 def traced():
-    """Records the C functions called from Python (any thread started meanwhile too) and the aten ops."""
+    """Records the C functions called from Python and the modules of the Python functions that ran
+    (on any thread started meanwhile too), and the torch functions called."""
     calls: set[str] = set()
+    modules: set[str] = set()
 
     def profile(frame, event, arg):
-        if event == "c_call" and len(calls) < MAX_NAMES:
-            calls.add(getattr(arg, "__name__", "?"))
+        if event == "c_call":
+            if len(calls) < MAX_NAMES:
+                calls.add(getattr(arg, "__name__", "?"))
+        elif event == "call" and len(modules) < MAX_NAMES:
+            name = frame.f_globals.get("__name__")
+            if isinstance(name, str):
+                modules.add(name)
 
     trace = _Trace()
     threading.setprofile(profile)
     sys.setprofile(profile)
     try:
         with trace:
-            yield calls, trace
+            yield calls, modules, trace
     finally:
         sys.setprofile(None)
         threading.setprofile(None)
@@ -148,20 +115,27 @@ def quiet():
         yield
 
 
-# ------------------------------------------------------------------ the student's function
+# ------------------------------------------------------------------ the student's code
 
 
-def has_python_loop(fn: Callable) -> bool:
-    """True when the function (or a comprehension/lambda inside it) contains a loop.
+def _code_objects(obj: Any) -> list[types.CodeType]:
+    """The code of a function, or of every function and property of a class."""
+    if isinstance(obj, type):
+        members = [m.fget if isinstance(m, property) else getattr(m, "__func__", m) for m in vars(obj).values()]
+        return [m.__code__ for m in members if isinstance(m, types.FunctionType)]
+    code = getattr(obj, "__code__", None)
+    return [code] if isinstance(code, types.CodeType) else []
+
+
+def has_python_loop(obj: Callable) -> bool:
+    """True when the function or class (or a comprehension/lambda inside it) contains a loop.
 
     A loop is a `FOR_ITER` or any jump backwards in the bytecode (`while`).
     """
     jumps = set(dis.hasjrel) | set(dis.hasjabs)
-    pending = [getattr(fn, "__code__", None)]
+    pending = _code_objects(obj)
     while pending:
         code = pending.pop()
-        if code is None:
-            continue
         for ins in dis.get_instructions(code):
             if ins.opname == "FOR_ITER" or (ins.opcode in jumps and isinstance(ins.argval, int)
                                             and ins.argval < ins.offset):
@@ -170,11 +144,11 @@ def has_python_loop(fn: Callable) -> bool:
     return False
 
 
-def isolate(fn: Callable, replacements: dict[str, Callable]) -> Callable:
-    """A copy of `fn` whose global names in `replacements` point to other functions.
+def isolate(fn: Callable, replacements: dict[str, Any]) -> Callable:
+    """A copy of `fn` whose global names in `replacements` point to the reference definitions.
 
-    While one function is graded, the other exercise functions it calls are the
-    reference ones, so one mistake costs points once.
+    While one function is graded, the other exercises it calls are the reference ones,
+    so one mistake costs points once.
     """
     if not isinstance(fn, types.FunctionType) or not replacements:
         return fn
@@ -185,28 +159,45 @@ def isolate(fn: Callable, replacements: dict[str, Callable]) -> Callable:
     return copy
 
 
+REFERENCE = "<reference>"
+
+
 @contextlib.contextmanager
 def stand_ins(source: str):
-    """The functions defined by `source`, gone (namespace cleared, no cycle left) once the block ends."""
-    namespace: dict[str, Any] = {"torch": torch}
+    """The functions and classes defined by `source` (with its imports), gone once the block ends."""
+    namespace: dict[str, Any] = {"__name__": REFERENCE}
     try:
         if source:
-            exec(compile(source, "<reference>", "exec"), namespace)  # noqa: S102 - the grader's own code
-        yield {k: v for k, v in namespace.items() if isinstance(v, types.FunctionType)}
+            exec(compile(source, REFERENCE, "exec"), namespace)  # noqa: S102 - the grader's own code
+        yield {k: v for k, v in namespace.items()
+               if isinstance(v, (types.FunctionType, type)) and getattr(v, "__module__", None) == REFERENCE}
     finally:
         namespace.clear()
 
 
-def _same(a: torch.Tensor, b: Any) -> bool:
-    return (type(b) is torch.Tensor and a.shape == b.shape and a.dtype == b.dtype
-            and bool(torch.equal(a.nan_to_num(0.5), b.detach().nan_to_num(0.5))))
+def same(a: Any, b: Any) -> bool:
+    """`b` is still what `a` was: same types, structure and values (NaN equal to NaN)."""
+    if isinstance(a, torch.Tensor):
+        return (type(b) is torch.Tensor and a.shape == b.shape and a.dtype == b.dtype
+                and bool(torch.equal(a.nan_to_num(0.5), b.detach().nan_to_num(0.5))))
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    if isinstance(a, torch.Generator):
+        return True
+    try:
+        return bool(a == b) or (a != a and b != b)
+    except Exception:  # noqa: BLE001
+        return False
 
 
-def call_once(fn: Callable, arguments: list[str], accumulates: list[str], inputs: dict[str, torch.Tensor]):
-    """What one call did: outputs or error, inputs changed in place, in-place results, trace."""
-    args = {k: v.clone() for k, v in inputs.items()}
+def call_once(fn: Callable, arguments: list[str], args: dict[str, Any]) -> dict[str, Any]:
+    """What one call did: its output (encoded) or error, and the trace of what ran."""
     fact: dict[str, Any] = {}
-    with quiet(), traced() as (calls, trace):
+    with quiet(), traced() as (calls, modules, trace):
         try:
             out = fn(*(args[name] for name in arguments))
         except BaseException as error:  # noqa: BLE001 - any student error becomes a fact
@@ -215,49 +206,85 @@ def call_once(fn: Callable, arguments: list[str], accumulates: list[str], inputs
             fact["error"] = f"{type(error).__name__}: {error}".strip()[:500]
             out = None
         # read before leaving the trace: leaving it makes calls of its own
-        fact["trace"] = {"calls": sorted(calls), "ops": sorted(trace.ops), "requires_grad": trace.requires_grad}
+        fact["trace"] = {"calls": sorted(calls), "ops": sorted(trace.ops), "modules": sorted(modules),
+                         "requires_grad": trace.requires_grad}
     if "error" not in fact:
-        outs = out if isinstance(out, (tuple, list)) else (out,)
-        fact["outputs"] = [encode_value(v) for v in outs[:16]]
-        fact["returned"] = len(outs)
-    fact["mutated"] = [k for k in inputs if k not in accumulates and not _same(inputs[k], args[k])]
-    fact["after"] = {k: encode_value(args[k]) for k in accumulates}
+        fact["output"] = encode(out)
     return fact
 
 
-# ------------------------------------------------------------------ requests
+def _function(request: dict[str, Any], namespace: dict[str, Any]):
+    """The student's function, isolated from the other exercises; None when not defined."""
+    fn = namespace.get(request["function"])
+    return fn if callable(fn) else None
+
+
+# ------------------------------------------------------------------ observers
 
 
 def observe_function(request: dict[str, Any], namespace: dict[str, Any]) -> dict[str, Any]:
-    fn = namespace.get(request["function"])
-    facts: dict[str, Any] = {"defined": callable(fn)}
-    if not callable(fn):
+    """One call per case; inputs changed in place are named, `accumulates` ones reported after the call."""
+    fn = _function(request, namespace)
+    facts: dict[str, Any] = {"defined": fn is not None}
+    if fn is None:
         return facts
     facts["has_loop"] = has_python_loop(fn)
+    accumulates = request.get("accumulates", [])
+    facts["calls"] = []
     with stand_ins(request.get("stand_ins", "")) as reference:
         isolated = isolate(fn, reference)
-        facts["calls"] = [call_once(isolated, request["arguments"], request.get("accumulates", []),
-                                    {k: decode_tensor(v) for k, v in case.items()})
-                          for case in request["cases"]]
+        for case in request["cases"]:
+            args, before = decode_inputs(case), decode_inputs(case)
+            fact = call_once(isolated, request["arguments"], args)
+            fact["mutated"] = [k for k in before if k not in accumulates and not same(before[k], args[k])]
+            fact["after"] = {k: encode(args[k]) for k in accumulates}
+            facts["calls"].append(fact)
+    return facts
+
+
+def observe_sequence(request: dict[str, Any], namespace: dict[str, Any]) -> dict[str, Any]:
+    """Per case, the function called once per step on the same state objects; the state after each call."""
+    fn = _function(request, namespace)
+    facts: dict[str, Any] = {"defined": fn is not None}
+    if fn is None:
+        return facts
+    facts["has_loop"] = has_python_loop(fn)
+    facts["calls"] = []
+    with stand_ins(request.get("stand_ins", "")) as reference:
+        isolated = isolate(fn, reference)
+        for case in request["cases"]:
+            state, steps = decode_inputs(case["state"]), []
+            for step in case["steps"]:
+                fact = call_once(isolated, request["arguments"], {**state, **decode_inputs(step)})
+                fact["after"] = {k: encode(state[k]) for k in request["state"]}
+                steps.append(fact)
+                if "error" in fact:
+                    break
+            facts["calls"].append({"steps": steps})
     return facts
 
 
 def observe_variables(request: dict[str, Any], namespace: dict[str, Any]) -> dict[str, Any]:
-    found: dict[str, Any] = {}
+    """The variables asked for, as they are (None when missing; numpy numbers read as floats)."""
+    import numbers
+
+    found = {}
     for name in request["names"]:
         value = namespace.get(name)
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            found[name] = {"class": type(value).__name__, "number": float(value)}
-        else:
-            found[name] = encode_value(value)
+        if isinstance(value, numbers.Real) and not isinstance(value, (bool, int, torch.Tensor)):
+            value = float(value)
+        found[name] = encode(value)
     return {"variables": found}
+
+
+# the statistical kind is a function kind whose cases repeat seeds: the kernel needs nothing more
+OBSERVERS = {"function": observe_function, "statistical": observe_function, "sequence": observe_sequence,
+             "variables": observe_variables}
 
 
 def observe(request: dict[str, Any], namespace: dict[str, Any]) -> dict[str, Any]:
     """The facts the grader asked for, as a JSON-able dict that echoes the request's nonce."""
-    kind = request["kind"]
-    facts = observe_function(request, namespace) if kind == "function" else observe_variables(request, namespace)
-    return {"nonce": request["nonce"], **facts}
+    return {"nonce": request["nonce"], **OBSERVERS[request["kind"]](request, namespace)}
 
 
 def run(request: str, namespace: dict[str, Any]) -> None:

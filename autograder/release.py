@@ -1,8 +1,10 @@
-"""`make release`: copy the reference solutions into the source notebooks, then generate `release/`.
+"""`make release`: write the shared and reference code into the source notebooks, then generate `release/`.
 
 Convention for a TP named ASSIGNMENT: `source/ASSIGNMENT/*.ipynb` holds solution
-cells whose nbgrader `grade_id` is the name of a function of
-`autograder.ASSIGNMENT.reference`; each such cell is rewritten from that function.
+cells whose nbgrader `grade_id` is the name of a function or class of
+`autograder.ASSIGNMENT.reference`; each such cell is rewritten from that definition.
+A cell whose `grade_id` is `outils` receives `source/outils.py`, the helpers every
+notebook shares (its visible checks), so that they are written once.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from pathlib import Path
 from types import ModuleType
 
 import nbformat
+
+from autograder import course
 
 
 def environment() -> dict[str, str]:
@@ -44,29 +48,58 @@ def grade_id(cell) -> str | None:
     return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
 
 
-def sync_notebook(path: Path, reference: ModuleType) -> bool:
-    """Rewrites the solution cells named after reference functions; True if the file changed."""
+SHARED_CELLS = {"outils": "outils.py"}  # grade_id -> file of source/ written into that cell
+
+
+def shared_cells(source: Path) -> dict[str, str]:
+    """The text of each shared cell, from its file in `source/` (absent files are skipped)."""
+    return {cell: (source / name).read_text(encoding="utf-8").rstrip("\n")
+            for cell, name in SHARED_CELLS.items() if (source / name).exists()}
+
+
+def sync_notebook(path: Path, reference: ModuleType, shared: dict[str, str] | None = None) -> bool:
+    """Rewrites the solution cells named after reference definitions, and the shared cells; True if changed."""
     nb = nbformat.read(path, as_version=4)
     changed = False
     for cell in nb.cells:
-        fn = getattr(reference, grade_id(cell) or "", None)
-        if cell.cell_type == "code" and inspect.isfunction(fn) and fn.__module__ == reference.__name__:
-            new = solution_cell_source(fn)
-            changed |= cell.source != new
-            cell.source = new
+        if cell.cell_type != "code":
+            continue
+        definition = getattr(reference, grade_id(cell) or "", None)
+        if (inspect.isfunction(definition) or inspect.isclass(definition)) \
+                and definition.__module__ == reference.__name__:
+            new = solution_cell_source(definition)
+        elif grade_id(cell) in (shared or {}):
+            new = shared[grade_id(cell)]
+        else:
+            continue
+        changed |= cell.source != new
+        cell.source = new
     if changed:
         nbformat.write(nb, path)
     return changed
 
 
-def assignments(root: Path) -> list[str]:
-    return sorted(p.name for p in (root / "source").iterdir() if p.is_dir() and not p.name.startswith("."))
+def reference_of(assignment: str) -> ModuleType:
+    """`autograder.ASSIGNMENT.reference`, or SystemExit saying what is missing."""
+    name = f"autograder.{assignment}.reference"
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as error:
+        if error.name not in (name, f"autograder.{assignment}"):
+            raise
+        raise SystemExit(f"source/{assignment}/ has no reference module: create autograder/{assignment}/"
+                         f"__init__.py and autograder/{assignment}/reference.py (one definition per exercise; "
+                         f"see docs/adding-a-tp.md)") from None
 
 
 def release(root: Path, assignment: str) -> None:
-    reference = importlib.import_module(f"autograder.{assignment}.reference")
-    for notebook in sorted((root / "source" / assignment).glob("*.ipynb")):
-        if sync_notebook(notebook, reference):
+    reference = reference_of(assignment)
+    shared = shared_cells(root / "source")
+    notebooks = sorted((root / "source" / assignment).glob("*.ipynb"))
+    if not notebooks:
+        raise SystemExit(f"source/{assignment}/ holds no notebook")
+    for notebook in notebooks:
+        if sync_notebook(notebook, reference, shared):
             print(f"updated solutions in {notebook.relative_to(root)}")
     subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", assignment, "--force", "--no-db",
                     "--log-level=ERROR"], cwd=root, check=True, env=environment())
@@ -78,7 +111,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("assignments", nargs="*", help="default: every folder of source/")
     parser.add_argument("--root", type=Path, default=Path.cwd())
     args = parser.parse_args(argv)
-    for assignment in args.assignments or assignments(args.root):
+    for assignment in args.assignments or course.assignments(args.root):
         release(args.root, assignment)
 
 

@@ -43,7 +43,7 @@ from jupyter_client.provisioning import LocalProvisioner
 from traitlets import Bool, Int, Unicode
 
 PROVISIONER_NAME = "autograder-sandbox"
-KERNEL_MODULES = ("__init__.py", "probe.py", "sandbox.py", "warm.py")  # all of `autograder` that a kernel may import
+KERNEL_MODULES = ("__init__.py", "codec.py", "probe.py", "sandbox.py", "warm.py")  # all of `autograder` that a kernel may import
 SANDBOX_UID_BASE = 61000  # kernels of grading worker i run as uid SANDBOX_UID_BASE + i when the grader is root
 SLOT_VARIABLE = "AUTOGRADER_SANDBOX_SLOT"
 BWRAP_VARIABLE = "AUTOGRADER_BWRAP"  # path of bwrap, when it is not the one on PATH

@@ -1,51 +1,84 @@
-import math
+"""What every test file shares: the TPs of the course, discovered from its layout, and their notebooks.
+
+Each discovered TP gets a pytest marker of its name (`pytest -m tp10`); tests that run
+over every TP are parametrised with `tp_params()`, which carries those markers.
+"""
+
+import importlib
+import runpy
 import sys
 from pathlib import Path
 
 import nbformat
 import pytest
-import torch
+
+from autograder import course, gradebook
+from autograder.grading import db_url
+from autograder.submissions import solutions
 
 REPO = Path(__file__).resolve().parent.parent
-SOURCE_NB = REPO / "source" / "tp09" / "tp09_mlp_sans_autograd.ipynb"
-RELEASE_NB = REPO / "release" / "tp09" / "tp09_mlp_sans_autograd.ipynb"
+TPS = [tp for tp in course.assignments(REPO) if course.has_grader(tp)]
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 
-def student_namespace(*sources: str) -> dict:
-    """A notebook-like namespace: the reference solution, then each source executed over it."""
-    from autograder.tp09 import reference
-    from autograder.tp09.checks import EXERCISES
+def pytest_configure(config):
+    for tp in TPS:
+        config.addinivalue_line("markers", f"{tp}: tests of {tp} (discovered in source/{tp})")
 
-    namespace = {"torch": torch, "math": math, "__name__": "__main__"}
-    for name in EXERCISES:
-        exec(solution_source(name), namespace)
+
+def tp_params(tps=None):
+    """Every TP (or those given) as a parameter that carries the TP's marker."""
+    return [pytest.param(tp, marks=getattr(pytest.mark, tp), id=tp) for tp in (tps or TPS)]
+
+
+def source_path(tp: str) -> Path:
+    return next((REPO / "source" / tp).glob("*.ipynb"))
+
+
+def release_path(tp: str) -> Path:
+    return REPO / "release" / tp / source_path(tp).name
+
+
+def assignment(tp: str):
+    return importlib.import_module(f"autograder.{tp}.checks").ASSIGNMENT
+
+
+def sample_class(tp: str) -> dict:
+    return runpy.run_path(str(REPO / "samples" / tp / "students.py"))
+
+
+def solution_sources(tp: str) -> dict[str, str]:
+    return solutions(nbformat.read(source_path(tp), as_version=4))
+
+
+def notebook_preamble(tp: str) -> str:
+    """The notebook's `imports` cell: what the solution cells expect to find defined."""
+    nb = nbformat.read(source_path(tp), as_version=4)
+    return "\n".join(c.source for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "imports")
+
+
+def student_namespace(tp: str, *sources: str) -> dict:
+    """A notebook-like namespace: the reference solution cells, then each source executed over it."""
+    namespace = {"__name__": "__main__"}
+    exec(notebook_preamble(tp), namespace)
+    cells = solution_sources(tp)
+    for name in assignment(tp).exercises:
+        exec(cells[name], namespace)
     for source in sources:
         exec(source, namespace)
-    assert all(namespace[name].__module__ != reference.__name__ for name in EXERCISES)
     return namespace
 
 
-def cell_scores(course: Path, assignment: str = "tp09") -> dict[str, dict[str, float]]:
+def cell_scores(course_dir: Path, assignment_name: str) -> dict[str, dict[str, float]]:
     """Per student, the score of each autograded (code) cell, from the course's gradebook."""
-    from nbgrader.api import Gradebook
-
-    from autograder.grading import db_url
-    with Gradebook(db_url(course)) as gb:
-        return {s.student_id: {g.name: g.score for nb in s.notebooks for g in nb.grades if g.cell_type == "code"}
-                for s in gb.find_assignment(assignment).submissions}
+    return gradebook.cell_scores(db_url(course_dir), assignment_name)
 
 
-def solution_source(name: str) -> str:
-    from autograder.submissions import solutions
-    return solutions(nbformat.read(SOURCE_NB, as_version=4))[name]
+def test_cell_points(tp: str) -> dict[str, float]:
+    """Points of each automatically graded cell, read from the source notebook."""
+    nb = nbformat.read(source_path(tp), as_version=4)
+    return {c.metadata.nbgrader.grade_id: c.metadata.nbgrader.points for c in nb.cells
+            if c.cell_type == "code" and c.get("metadata", {}).get("nbgrader", {}).get("grade")}
 
 
-@pytest.fixture(scope="session")
-def source_nb():
-    return nbformat.read(SOURCE_NB, as_version=4)
-
-
-@pytest.fixture(scope="session")
-def release_nb():
-    return nbformat.read(RELEASE_NB, as_version=4)
+test_cell_points.__test__ = False

@@ -1,14 +1,13 @@
-"""PlantProbes and JudgeProbes on notebooks, without a kernel: what they plant, and what they accept."""
+"""PlantProbes and JudgeProbes on notebooks, without a kernel: what they plant, and what they accept.
+
+TP 9's `dloss` is only the vehicle: these are tests of the preprocessors."""
 
 import nbformat
-import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 from autograder.nbgrader_ext import PLAN, JudgeProbes, PlantProbes, hidden_check
 from autograder.probe import MIME, decode_request, observe
 from conftest import student_namespace
-
-pytestmark = pytest.mark.tp09
 
 HIDDEN = ('with verification("dloss"):\n    pass\n\n### BEGIN HIDDEN TESTS\n'
           'from autograder.tp09.checks import grade\ngrade("dloss", globals())\n### END HIDDEN TESTS')
@@ -64,7 +63,7 @@ def judged(cell, outputs):
 
 def test_the_verdict_comes_from_facts_with_the_right_nonce_only():
     cell = planted(grade_cell()).cells[0]
-    facts = observe(request_of(cell), student_namespace())
+    facts = observe(request_of(cell), student_namespace("tp09"))
     display = new_output("display_data", data={MIME: facts})
     good = judged(nbformat.from_dict(cell), [display])
     assert good.source == HIDDEN and good.outputs[-1].data["text/plain"] == "1.0"

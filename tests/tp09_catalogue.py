@@ -70,14 +70,14 @@ WRONG = [
     ("forward_step", "def forward_step(xIn, w, b):\n    s = xIn @ w + b\n    return s, sigma(s)", "vérifiez les transpositions"),
     ("forward_step", "def forward_step(xIn, w, b):\n    s = xIn @ w.T + b\n    return s, sigma(xIn @ w.T) + b", "biais compris"),
     ("forward_step", "def forward_step(xIn, w, b):\n    s = xIn @ w.T + b\n    return s, s", "x doit être σ(s)"),
-    ("forward_step", "def forward_step(xIn, w, b):\n    return sigma(xIn @ w.T + b)", "tuple de 2 tenseurs"),
+    ("forward_step", "def forward_step(xIn, w, b):\n    return sigma(xIn @ w.T + b)", "tuple de 2 valeurs"),
     # ---- forward_pass
     ("forward_pass", "def forward_pass(w1, b1, w2, b2, x):\n    s1, x1 = forward_step(x, w1, b1)\n"
                      "    s2, x2 = forward_step(x1, w2, b2)\n    return s1, s2, x1, x2", "ordre de retour"),
     ("forward_pass", "def forward_pass(w1, b1, w2, b2, x):\n    s1, x1 = forward_step(x, w1, b1)\n"
                      "    s2, x2 = forward_step(s1, w2, b2)\n    return s1, x1, s2, x2", "prend x1 = σ(s1) en entrée"),
     ("forward_pass", "def forward_pass(w1, b1, w2, b2, x):\n    s1, x1 = forward_step(x, w1, b1)\n"
-                     "    return forward_step(x1, w2, b2)", "tuple de 4 tenseurs"),
+                     "    return forward_step(x1, w2, b2)", "tuple de 4 valeurs"),
     ("forward_pass", "def forward_pass(w1, b1, w2, b2, x):\n    s1, x1 = forward_step(x, w2, b2)\n"
                      "    s2, x2 = forward_step(x1, w1, b1)\n    return s1, x1, s2, x2", "produit impossible"),
     # ---- backward_step

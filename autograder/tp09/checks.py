@@ -1,43 +1,30 @@
-"""Checks of TP 9, named by the hidden tests of `source/tp09`.
+"""Checks of TP 9, named by the hidden tests of `source/tp09`: specs only (see `autograder.specs`).
 
-At grading time these run in the grader, never in the student's kernel: `plan` says
-what the kernel must run, `judge_facts` turns what it reported into a verdict. The
-oracle is torch autograd in float64, never the reference module; the reference
+The oracle is torch autograd in float64, never the reference module; the reference
 functions only stand in for the other exercises a function calls while it is graded.
 """
 
 from __future__ import annotations
 
-import functools
-import inspect
 import math
 from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
 
-from autograder import checking, probe
-from autograder.checking import Case, FunctionSpec, Mistake, Result
+from autograder.assignment import Assignment
+from autograder.data import digits_test_set
+from autograder.specs import Case, FunctionSpec, Mistake, Policy, VariablesSpec
 from autograder.tp09 import reference
 
-EXERCISES = ("sigma", "dsigma", "loss", "dloss", "forward_step", "forward_pass", "backward_step", "backward_pass")
-REFERENCE = {name: getattr(reference, name) for name in EXERCISES}
-
-
-def callees(name: str) -> list[str]:
-    """The other exercises the reference `name` calls, directly or not, in notebook order."""
-    found, pending = set(), [name]
-    while pending:
-        names = set(REFERENCE[pending.pop()].__code__.co_names) & set(EXERCISES)
-        pending += sorted(names - found)
-        found |= names
-    return [n for n in EXERCISES if n in found and n != name]
-
-
-@functools.lru_cache(maxsize=None)
-def stand_in_source(name: str) -> str:
-    """Reference code of the exercises `name` calls — never of `name` itself — sent to the kernel."""
-    return "\n\n".join(inspect.getsource(REFERENCE[n]) for n in callees(name))
+# TP 9 asks for vectorised code without autograd in every exercise.
+POLICY = Policy(
+    autograd="forbidden",
+    autograd_message=("la fonction utilise autograd (backward, torch.autograd.grad, requires_grad…) : "
+                      "le but du TP est de calculer les gradients à la main, aucun point n'est attribué."),
+    loops="penalised", loop_penalty=0.25,
+    loop_message="boucle Python détectée : le TP demande des opérations vectorisées",
+)
 
 # ------------------------------------------------------------------ inputs
 
@@ -53,7 +40,7 @@ def _elementwise_cases(*names: str) -> Callable[[torch.Generator], list[Case]]:
               ("float64, lot de taille 1", (1, 4), torch.float64)]
 
     def cases(gen: torch.Generator) -> list[Case]:
-        return [Case(label, {n: _randn(gen, *shape, dtype=dtype, scale=1.5) for n in names}, dtype)
+        return [Case(label=label, inputs={n: _randn(gen, *shape, dtype=dtype, scale=1.5) for n in names}, dtype=dtype)
                 for label, shape, dtype in shapes]
     return cases
 
@@ -73,7 +60,7 @@ def _layer_cases(gen: torch.Generator) -> list[Case]:
         dl_xOut = _randn(gen, batch, nb_out)
         inputs = {"xIn": xIn, "w": w, "b": b, "s": s, "dl_xOut": dl_xOut}
         label = f"{label.split(',')[0]}, lot {batch}, {nb_in}→{nb_out}"
-        cases.append(Case(label, {k: v.to(dtype) for k, v in inputs.items()}, dtype))
+        cases.append(Case(label=label, inputs={k: v.to(dtype) for k, v in inputs.items()}, dtype=dtype))
     return cases
 
 
@@ -87,7 +74,7 @@ def _network_cases(gen: torch.Generator) -> list[Case]:
         p["s1"], p["x1"], p["s2"], p["x2"] = _forward(p["w1"], p["b1"], p["w2"], p["b2"], p["x"])
         for name in ("w1", "b1", "w2", "b2"):  # gradients already hold something: they must be accumulated
             p["dl_d" + name] = _randn(gen, *p[name].shape, dtype=dtype)
-        cases.append(Case(label, p, dtype))
+        cases.append(Case(label=label, inputs=p, dtype=dtype))
     return cases
 
 
@@ -151,14 +138,9 @@ def _backward_pass_variant(a, dl_x2, activation_at):
 # ------------------------------------------------------------------ common mistakes
 
 
-def _each(n: int, message: str, predict: Callable[[dict, tuple], tuple]) -> tuple[Mistake, ...]:
-    """The same mistake seen on each of `n` returned tensors."""
-    return tuple(Mistake(i, message, lambda a, e, i=i: predict(a, e)[i]) for i in range(n))
-
-
 def _return_order(names: tuple[str, ...]) -> tuple[Mistake, ...]:
     message = f"ordre de retour : la fonction doit renvoyer `({', '.join(names)})`, dans cet ordre."
-    return tuple(Mistake(i, message, lambda a, e, j=j: e[j])
+    return tuple(Mistake(output=i, message=message, predict=lambda a, e, j=j: e[j])
                  for i in range(len(names)) for j in range(len(names)) if i != j)
 
 
@@ -171,87 +153,89 @@ BROADCAST_HINTS = (
 )
 
 SIGMA = FunctionSpec(
-    "sigma", 1, ("sigma(x)",), _elementwise_cases("x"), ("x",),
+    name="sigma", points=1, outputs=("sigma(x)",), cases=_elementwise_cases("x"), arguments=("x",), policy=POLICY,
     oracle=lambda a: (torch.tanh(a["x"]),),
-    mistakes=(Mistake(0, "σ est la tangente hyperbolique tanh, pas la sigmoïde.", lambda a, e: torch.sigmoid(a["x"])),
-              Mistake(0, "c'est la dérivée de tanh : sigma doit renvoyer tanh(x).", lambda a, e: 1 - torch.tanh(a["x"]) ** 2)),
+    mistakes=(Mistake(output=0, message="σ est la tangente hyperbolique tanh, pas la sigmoïde.", predict=lambda a, e: torch.sigmoid(a["x"])),
+              Mistake(output=0, message="c'est la dérivée de tanh : sigma doit renvoyer tanh(x).", predict=lambda a, e: 1 - torch.tanh(a["x"]) ** 2)),
     error_hints=BROADCAST_HINTS,
 )
 
 DSIGMA = FunctionSpec(
-    "dsigma", 1, ("dsigma(x)",), _elementwise_cases("x"), ("x",),
+    name="dsigma", points=1, outputs=("dsigma(x)",), cases=_elementwise_cases("x"), arguments=("x",), policy=POLICY,
     oracle=_dsigma_oracle,
     mistakes=(
-        Mistake(0, "dsigma reçoit l'entrée s de tanh : calculez 1 − tanh(s)², pas 1 − s² "
-                   "(cette formule vaut pour la sortie σ(s), pas pour s).", lambda a, e: 1 - a["x"] ** 2),
-        Mistake(0, "il manque le carré : σ'(x) = 1 − tanh(x)².", lambda a, e: 1 - torch.tanh(a["x"])),
-        Mistake(0, "signe inversé : σ'(x) = 1 − tanh(x)², pas tanh(x)² − 1.", lambda a, e: torch.tanh(a["x"]) ** 2 - 1),
-        Mistake(0, "c'est la dérivée de la sigmoïde ; ici σ = tanh, donc σ' = 1 − tanh².",
-                lambda a, e: torch.sigmoid(a["x"]) * (1 - torch.sigmoid(a["x"]))),
-        Mistake(0, "1/cosh(x) doit être élevé au carré : σ'(x) = 1/cosh²(x).", lambda a, e: 1 / torch.cosh(a["x"])),
-        Mistake(0, "dsigma doit renvoyer la dérivée de tanh, pas tanh.", lambda a, e: torch.tanh(a["x"])),
+        Mistake(output=0, message="dsigma reçoit l'entrée s de tanh : calculez 1 − tanh(s)², pas 1 − s² "
+                   "(cette formule vaut pour la sortie σ(s), pas pour s).", predict=lambda a, e: 1 - a["x"] ** 2),
+        Mistake(output=0, message="il manque le carré : σ'(x) = 1 − tanh(x)².", predict=lambda a, e: 1 - torch.tanh(a["x"])),
+        Mistake(output=0, message="signe inversé : σ'(x) = 1 − tanh(x)², pas tanh(x)² − 1.", predict=lambda a, e: torch.tanh(a["x"]) ** 2 - 1),
+        Mistake(output=0, message="c'est la dérivée de la sigmoïde ; ici σ = tanh, donc σ' = 1 − tanh².",
+                predict=lambda a, e: torch.sigmoid(a["x"]) * (1 - torch.sigmoid(a["x"]))),
+        Mistake(output=0, message="1/cosh(x) doit être élevé au carré : σ'(x) = 1/cosh²(x).", predict=lambda a, e: 1 / torch.cosh(a["x"])),
+        Mistake(output=0, message="dsigma doit renvoyer la dérivée de tanh, pas tanh.", predict=lambda a, e: torch.tanh(a["x"])),
     ),
     error_hints=BROADCAST_HINTS,
 )
 
 LOSS = FunctionSpec(
-    "loss", 1, ("loss(v, t)",), _elementwise_cases("v", "t"), ("v", "t"),
+    name="loss", points=1, outputs=("loss(v, t)",), cases=_elementwise_cases("v", "t"), arguments=("v", "t"),
+    policy=POLICY,
     oracle=lambda a: (_squared_error(a["v"], a["t"]),),
     mistakes=(
-        Mistake(0, "moyenne au lieu de somme : la loss est la somme des carrés, sans division.",
-                lambda a, e: ((a["t"] - a["v"]) ** 2).mean()),
-        Mistake(0, "la norme doit être élevée au carré : ‖t − v‖₂² (pas ‖t − v‖₂).",
-                lambda a, e: torch.sqrt(e[0])),
-        Mistake(0, "la loss doit être un scalaire : sommez tous les carrés (pas de tenseur terme à terme).",
-                lambda a, e: (a["t"] - a["v"]) ** 2),
-        Mistake(0, "la somme doit porter sur tous les éléments, pas sur un seul axe : le résultat est un scalaire.",
-                lambda a, e: ((a["t"] - a["v"]) ** 2).sum(dim=-1)),
-        Mistake(0, "somme des valeurs absolues : il faut la somme des carrés.",
-                lambda a, e: (a["t"] - a["v"]).abs().sum()),
-        Mistake(0, "les carrés ne sont pas sommés : (Σ (tᵢ − vᵢ))² ≠ Σ (tᵢ − vᵢ)².",
-                lambda a, e: (a["t"] - a["v"]).sum() ** 2),
+        Mistake(output=0, message="moyenne au lieu de somme : la loss est la somme des carrés, sans division.",
+                predict=lambda a, e: ((a["t"] - a["v"]) ** 2).mean()),
+        Mistake(output=0, message="la norme doit être élevée au carré : ‖t − v‖₂² (pas ‖t − v‖₂).",
+                predict=lambda a, e: torch.sqrt(e[0])),
+        Mistake(output=0, message="la loss doit être un scalaire : sommez tous les carrés (pas de tenseur terme à terme).",
+                predict=lambda a, e: (a["t"] - a["v"]) ** 2),
+        Mistake(output=0, message="la somme doit porter sur tous les éléments, pas sur un seul axe : le résultat est un scalaire.",
+                predict=lambda a, e: ((a["t"] - a["v"]) ** 2).sum(dim=-1)),
+        Mistake(output=0, message="somme des valeurs absolues : il faut la somme des carrés.",
+                predict=lambda a, e: (a["t"] - a["v"]).abs().sum()),
+        Mistake(output=0, message="les carrés ne sont pas sommés : (Σ (tᵢ − vᵢ))² ≠ Σ (tᵢ − vᵢ)².",
+                predict=lambda a, e: (a["t"] - a["v"]).sum() ** 2),
     ),
     error_hints=BROADCAST_HINTS,
 )
 
 DLOSS = FunctionSpec(
-    "dloss", 1, ("dloss(v, t)",), _elementwise_cases("v", "t"), ("v", "t"),
+    name="dloss", points=1, outputs=("dloss(v, t)",), cases=_elementwise_cases("v", "t"), arguments=("v", "t"),
+    policy=POLICY,
     oracle=_dloss_oracle,
     mistakes=(
-        Mistake(0, "il manque le facteur 2 : la dérivée de (vᵢ − tᵢ)² est 2 (vᵢ − tᵢ).", lambda a, e: e[0] / 2),
-        Mistake(0, "signe inversé : le gradient par rapport à v est 2 (v − t), pas 2 (t − v).", lambda a, e: -e[0]),
-        Mistake(0, "facteur 2 oublié et signe inversé : le gradient est 2 (v − t).", lambda a, e: -e[0] / 2),
-        Mistake(0, "division par le nombre d'éléments : la loss est une somme, pas une moyenne.",
-                lambda a, e: e[0] / a["v"].numel()),
-        Mistake(0, "dloss doit renvoyer un tenseur de la forme de v (un gradient par composante), pas une somme.",
-                lambda a, e: e[0].sum()),
+        Mistake(output=0, message="il manque le facteur 2 : la dérivée de (vᵢ − tᵢ)² est 2 (vᵢ − tᵢ).", predict=lambda a, e: e[0] / 2),
+        Mistake(output=0, message="signe inversé : le gradient par rapport à v est 2 (v − t), pas 2 (t − v).", predict=lambda a, e: -e[0]),
+        Mistake(output=0, message="facteur 2 oublié et signe inversé : le gradient est 2 (v − t).", predict=lambda a, e: -e[0] / 2),
+        Mistake(output=0, message="division par le nombre d'éléments : la loss est une somme, pas une moyenne.",
+                predict=lambda a, e: e[0] / a["v"].numel()),
+        Mistake(output=0, message="dloss doit renvoyer un tenseur de la forme de v (un gradient par composante), pas une somme.",
+                predict=lambda a, e: e[0].sum()),
     ),
     error_hints=BROADCAST_HINTS,
 )
 
 FORWARD_STEP = FunctionSpec(
-    "forward_step", 2, ("s", "x"), _layer_cases, ("xIn", "w", "b"),
+    name="forward_step", points=2, outputs=("s", "x"), cases=_layer_cases, arguments=("xIn", "w", "b"), policy=POLICY,
     oracle=lambda a: (F.linear(a["xIn"], a["w"], a["b"]), torch.tanh(F.linear(a["xIn"], a["w"], a["b"]))),
     mistakes=(
-        Mistake(0, "ordre de retour : la fonction doit renvoyer `(s, x)`, dans cet ordre.", lambda a, e: e[1]),
-        *_each(2, "le biais b n'est pas ajouté : s = xIn @ w.T + b.",
-               lambda a, e: (a["xIn"] @ a["w"].T, torch.tanh(a["xIn"] @ a["w"].T))),
-        Mistake(1, "σ s'applique à s = xIn @ w.T + b, biais compris (pas avant l'ajout du biais).",
-                lambda a, e: torch.tanh(a["xIn"] @ a["w"].T) + a["b"]),
-        Mistake(1, "x doit être σ(s) (ou l'ordre de retour est inversé : la fonction renvoie `(s, x)`).",
-                lambda a, e: e[0]),
+        Mistake(output=0, message="ordre de retour : la fonction doit renvoyer `(s, x)`, dans cet ordre.", predict=lambda a, e: e[1]),
+        Mistake(output=None, message="le biais b n'est pas ajouté : s = xIn @ w.T + b.",
+               predict=lambda a, e: (a["xIn"] @ a["w"].T, torch.tanh(a["xIn"] @ a["w"].T))),
+        Mistake(output=1, message="σ s'applique à s = xIn @ w.T + b, biais compris (pas avant l'ajout du biais).",
+                predict=lambda a, e: torch.tanh(a["xIn"] @ a["w"].T) + a["b"]),
+        Mistake(output=1, message="x doit être σ(s) (ou l'ordre de retour est inversé : la fonction renvoie `(s, x)`).",
+                predict=lambda a, e: e[0]),
     ),
     error_hints=(SHAPE_HINT, *BROADCAST_HINTS),
 )
 
 FORWARD_PASS = FunctionSpec(
-    "forward_pass", 1, ("s1", "x1", "s2", "x2"), _network_cases,
-    ("w1", "b1", "w2", "b2", "x"),
+    name="forward_pass", points=1, outputs=("s1", "x1", "s2", "x2"), cases=_network_cases,
+    arguments=("w1", "b1", "w2", "b2", "x"), policy=POLICY,
     oracle=lambda a: _forward(a["w1"], a["b1"], a["w2"], a["b2"], a["x"]),
     mistakes=(
         *_return_order(("s1", "x1", "s2", "x2")),
-        *_each(4, "la deuxième couche prend x1 = σ(s1) en entrée, pas s1.",
-               lambda a, e: (e[0], e[1], F.linear(e[0], a["w2"], a["b2"]), torch.tanh(F.linear(e[0], a["w2"], a["b2"])))),
+        Mistake(output=None, message="la deuxième couche prend x1 = σ(s1) en entrée, pas s1.",
+               predict=lambda a, e: (e[0], e[1], F.linear(e[0], a["w2"], a["b2"]), torch.tanh(F.linear(e[0], a["w2"], a["b2"])))),
     ),
     error_hints=(("shapes cannot be multiplied", "produit impossible : la couche 1 prend x, la couche 2 prend x1 "
                   "(vérifiez aussi l'ordre des arguments de forward_step : xIn, w, b)."), *BROADCAST_HINTS),
@@ -259,19 +243,20 @@ FORWARD_PASS = FunctionSpec(
 
 _BS_NAMES = ("dl_w", "dl_b", "dl_xIn")
 BACKWARD_STEP = FunctionSpec(
-    "backward_step", 3, _BS_NAMES, _layer_cases, ("xIn", "w", "s", "dl_xOut"),
+    name="backward_step", points=3, outputs=_BS_NAMES, cases=_layer_cases, arguments=("xIn", "w", "s", "dl_xOut"),
+    policy=POLICY,
     oracle=_backward_step_oracle,
     mistakes=(
-        Mistake(0, "gradient de w transposé : dl_w doit avoir la forme de w (nbOut, nbIn), soit dl_s.T @ xIn.",
-                lambda a, e: e[0].T),
-        Mistake(0, "dl_w : sommez sur le lot, ne divisez pas par la taille du lot.", lambda a, e: e[0] / a["xIn"].shape[0]),
-        Mistake(1, "dl_b : sommez sur le lot (dim=0), ne faites pas la moyenne.", lambda a, e: e[1] / a["xIn"].shape[0]),
-        Mistake(1, "dl_b doit être sommé sur la dimension du lot : forme (nbOut,).",
-                lambda a, e: (1 - torch.tanh(a["s"]) ** 2) * a["dl_xOut"]),
-        *_each(3, "σ' s'applique à s, l'entrée de l'activation, pas à sa sortie σ(s).",
-               lambda a, e: _backward_step_oracle(a, activation_input=torch.tanh)),
-        *_each(3, "la dérivée de l'activation est oubliée : ∂L/∂s = σ'(s) ⊙ ∂L/∂x.",
-               lambda a, e: _backward_step_variant(a, a["dl_xOut"])),
+        Mistake(output=0, message="gradient de w transposé : dl_w doit avoir la forme de w (nbOut, nbIn), soit dl_s.T @ xIn.",
+                predict=lambda a, e: e[0].T),
+        Mistake(output=0, message="dl_w : sommez sur le lot, ne divisez pas par la taille du lot.", predict=lambda a, e: e[0] / a["xIn"].shape[0]),
+        Mistake(output=1, message="dl_b : sommez sur le lot (dim=0), ne faites pas la moyenne.", predict=lambda a, e: e[1] / a["xIn"].shape[0]),
+        Mistake(output=1, message="dl_b doit être sommé sur la dimension du lot : forme (nbOut,).",
+                predict=lambda a, e: (1 - torch.tanh(a["s"]) ** 2) * a["dl_xOut"]),
+        Mistake(output=None, message="σ' s'applique à s, l'entrée de l'activation, pas à sa sortie σ(s).",
+               predict=lambda a, e: _backward_step_oracle(a, activation_input=torch.tanh)),
+        Mistake(output=None, message="la dérivée de l'activation est oubliée : ∂L/∂s = σ'(s) ⊙ ∂L/∂x.",
+               predict=lambda a, e: _backward_step_variant(a, a["dl_xOut"])),
         *_return_order(_BS_NAMES),
     ),
     error_hints=(("shapes cannot be multiplied", "produit impossible : dl_s est (batch, nbOut) et w (nbOut, nbIn) ; "
@@ -280,20 +265,20 @@ BACKWARD_STEP = FunctionSpec(
 
 _BP_NAMES = ("dl_dw1", "dl_db1", "dl_dw2", "dl_db2")
 BACKWARD_PASS = FunctionSpec(
-    "backward_pass", 3, _BP_NAMES, _network_cases,
-    ("w1", "b1", "w2", "b2", "t", "x", "s1", "x1", "s2", "x2", *_BP_NAMES),
+    name="backward_pass", points=3, outputs=_BP_NAMES, cases=_network_cases,
+    arguments=("w1", "b1", "w2", "b2", "t", "x", "s1", "x1", "s2", "x2", *_BP_NAMES), policy=POLICY,
     oracle=_backward_pass_oracle,
     accumulates=_BP_NAMES,
     mistakes=(
-        *(Mistake(i, f"`{n}` n'est pas modifié : `{n} = {n} + …` crée un nouveau tenseur local ; "
-                     f"accumulez en place avec `{n} += …` ou `{n}.add_(…)`.", lambda a, e, i=i: torch.zeros_like(e[i]))
+        *(Mistake(output=i, message=f"`{n}` n'est pas modifié : `{n} = {n} + …` crée un nouveau tenseur local ; "
+                     f"accumulez en place avec `{n} += …` ou `{n}.add_(…)`.", predict=lambda a, e, i=i: torch.zeros_like(e[i]))
           for i, n in enumerate(_BP_NAMES)),
-        *(Mistake(i, f"`{n}` est écrasé au lieu d'être accumulé : ajoutez le gradient à sa valeur (`+=`), "
-                     f"ne la remplacez pas.", lambda a, e, i=i, n=n: e[i] - a[n])
+        *(Mistake(output=i, message=f"`{n}` est écrasé au lieu d'être accumulé : ajoutez le gradient à sa valeur (`+=`), "
+                     f"ne la remplacez pas.", predict=lambda a, e, i=i, n=n: e[i] - a[n])
           for i, n in enumerate(_BP_NAMES)),
-        *_each(4, "signe inversé : vérifiez l'ordre des arguments de dloss(v=x2, t=t).", lambda a, e: tuple(-g for g in e)),
-        *_each(4, "backward_step reçoit s (avant l'activation), pas x = σ(s).",
-               lambda a, e: _backward_pass_variant(a, 2 * (a["x2"] - a["t"]), lambda s, x: x)),
+        Mistake(output=None, message="signe inversé : vérifiez l'ordre des arguments de dloss(v=x2, t=t).", predict=lambda a, e: tuple(-g for g in e)),
+        Mistake(output=None, message="backward_step reçoit s (avant l'activation), pas x = σ(s).",
+               predict=lambda a, e: _backward_pass_variant(a, 2 * (a["x2"] - a["t"]), lambda s, x: x)),
     ),
     error_hints=(("shapes cannot be multiplied", "produit impossible : la couche 2 prend x1, la couche 1 prend x, "
                   "et le gradient passe de la couche 2 à la couche 1 par dl_x1."),
@@ -303,9 +288,6 @@ BACKWARD_PASS = FunctionSpec(
                  *BROADCAST_HINTS),
 )
 
-SPECS: dict[str, FunctionSpec] = {s.name: s for s in
-                                  (SIGMA, DSIGMA, LOSS, DLOSS, FORWARD_STEP, FORWARD_PASS, BACKWARD_STEP, BACKWARD_PASS)}
-
 # ------------------------------------------------------------------ training
 
 TRAINING_POINTS = 3
@@ -314,109 +296,51 @@ CHANCE_ACCURACY = 0.5       # and below this, no points
 TRAINING_VARIABLES = ("w1", "b1", "w2", "b2", "trainAccuracy", "testAccuracy")
 
 
-@functools.lru_cache(maxsize=1)
-def test_set() -> tuple[torch.Tensor, torch.Tensor]:
-    """The notebook's test inputs (standardised as in the notebook) and digit labels."""
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    digits, labels = load_digits(return_X_y=True)
-    train, test, _, test_labels = train_test_split(digits, labels, test_size=0.2, shuffle=True,
-                                                   stratify=labels, random_state=0)
-    mean, std = train.mean(axis=0), train.std(axis=0)
-    std[std == 0] = 1.0
-    return torch.tensor((test - mean) / std, dtype=torch.float64), torch.tensor(test_labels)
-
-
 def _accuracy(params: dict[str, torch.Tensor]) -> float:
-    inputs, labels = test_set()
+    inputs, labels = digits_test_set()
     x2 = _forward(*(params[k].to(torch.float64) for k in ("w1", "b1", "w2", "b2")), inputs)[3]
     return (x2.argmax(dim=1) == labels).double().mean().item()
 
 
-def _training_value(entry: Any) -> Any:
-    """None for a missing variable, a float for a number, else a value as `checking.read_value` reads it."""
-    if not isinstance(entry, dict) or entry.get("class") == "builtins.NoneType":
-        return None
-    if isinstance(entry.get("number"), (int, float)):
-        return float(entry["number"])
-    return checking.read_value(entry)
+def _number(value: Any) -> float | None:
+    return float(value) if type(value) in (int, float) else None
 
 
-def judge_training(facts: dict[str, Any]) -> Result:
-    """Points for the trained network: its accuracy on the notebook's test set, recomputed here."""
-    zero = lambda *m: Result("entraînement", 0.0, TRAINING_POINTS, list(m))  # noqa: E731
-    missing = [k for k in TRAINING_VARIABLES if facts.get(k) is None]
+def judge_training(values: dict[str, Any]) -> tuple[float, list[str]]:
+    """The trained network's accuracy on the notebook's test set, recomputed here, and `testAccuracy` checked."""
+    missing = [k for k in TRAINING_VARIABLES if values.get(k) is None]
     if missing:
-        return zero("variables absentes après l'entraînement : " + ", ".join(missing)
-                    + " — exécutez toutes les cellules de la boucle d'entraînement.")
-    tensors = [facts[k] for k in ("w1", "b1", "w2", "b2")]
+        return 0.0, ["variables absentes après l'entraînement : " + ", ".join(missing)
+                     + " — exécutez toutes les cellules de la boucle d'entraînement."]
+    tensors = [values[k] for k in ("w1", "b1", "w2", "b2")]
     if any(type(t) is not torch.Tensor for t in tensors):
-        return zero("w1, b1, w2, b2 doivent rester des torch.Tensor ordinaires.")
+        return 0.0, ["w1, b1, w2, b2 doivent rester des torch.Tensor ordinaires."]
     try:
-        accuracy = _accuracy(facts)
+        accuracy = _accuracy(values)
     except Exception as error:  # noqa: BLE001
-        return zero(f"impossible d'évaluer le réseau entraîné : {type(error).__name__}: {error}")
+        return 0.0, [f"impossible d'évaluer le réseau entraîné : {type(error).__name__}: {error}"]
     if math.isnan(accuracy) or not all(torch.isfinite(t).all() for t in tensors):
-        return zero("les paramètres contiennent des NaN ou des infinis : le pas d'apprentissage diverge ?")
+        return 0.0, ["les paramètres contiennent des NaN ou des infinis : le pas d'apprentissage diverge ?"]
     score = min(1.0, max(0.0, (accuracy - CHANCE_ACCURACY) / (FULL_MARKS_ACCURACY - CHANCE_ACCURACY)))
     messages = [f"précision de test du réseau entraîné : {accuracy:.1%} "
                 f"(tous les points à partir de {FULL_MARKS_ACCURACY:.0%})."]
     if score < 1:
         messages.append("la précision est trop basse : vérifiez la mise à zéro des gradients à chaque époque, "
                         "l'appel à backward_pass et le signe du pas de gradient (w ← w − eta · dl_dw).")
-    reported = facts["testAccuracy"]
-    if not isinstance(reported, float) or not 0 <= reported <= 1:
+    reported = _number(values["testAccuracy"])
+    if reported is None or not 0 <= reported <= 1:
         score *= 0.75
         messages.append("testAccuracy et trainAccuracy doivent être des fractions entre 0 et 1 (pas des pourcentages).")
-    elif abs(reported - accuracy) > 1.5 / len(test_set()[1]):
+    elif abs(reported - accuracy) > 1.5 / len(digits_test_set()[1]):
         score *= 0.75
         messages.append(f"testAccuracy vaut {reported:.1%} mais le réseau final obtient {accuracy:.1%} : "
                         "calculez-la avec les paramètres après la dernière mise à jour.")
-    return Result("entraînement", round(TRAINING_POINTS * score, 2), TRAINING_POINTS, messages)
+    return score, messages
 
 
-# ------------------------------------------------------------------ entry points
+TRAINING = VariablesSpec(name="training", label="entraînement", points=TRAINING_POINTS,
+                         variables=TRAINING_VARIABLES, judge=judge_training)
 
-
-def _cases(name: str, seed: int) -> list[Case]:
-    return SPECS[name].cases(torch.Generator().manual_seed(seed))
-
-
-def plan(name: str, seed: int) -> dict[str, Any]:
-    """The request the kernel runs for exercise `name` (see `autograder.probe`)."""
-    if name == "training":
-        return {"kind": "variables", "names": list(TRAINING_VARIABLES), "nonce": checking.nonce()}
-    return checking.request(SPECS[name], _cases(name, seed), stand_in_source(name))
-
-
-def points(name: str) -> float:
-    return TRAINING_POINTS if name == "training" else SPECS[name].points
-
-
-def judge_facts(name: str, seed: int, facts: Any) -> Result:
-    """The verdict on what the kernel reported for `plan(name, seed)`; never trusts the facts' shape."""
-    try:
-        if name == "training":
-            variables = facts.get("variables") if isinstance(facts, dict) else None
-            if not isinstance(variables, dict):
-                raise ValueError("no variables")
-            return judge_training({k: _training_value(variables.get(k)) for k in TRAINING_VARIABLES})
-        spec = SPECS[name]
-        return checking.judge(spec, checking.observation(spec, _cases(name, seed), facts))
-    except (ValueError, TypeError, KeyError) as error:
-        return Result("entraînement" if name == "training" else name, 0.0, points(name),
-                      [f"le résultat des tests cachés est illisible ({error}) : aucun point n'est attribué."])
-
-
-def check(name: str, namespace: dict[str, Any], seed: int = 0) -> Result:
-    """Result of one exercise for the notebook whose globals are `namespace`, all in this process."""
-    request = plan(name, seed)
-    return judge_facts(name, seed, probe.observe(request, namespace))
-
-
-def grade(name: str, namespace: dict[str, Any], seed: int = 0) -> float:
-    """Prints the French verdict of one exercise and returns its points (when the notebook is run by hand)."""
-    result = check(name, namespace, seed)
-    print(result.report())
-    return result.points
+ASSIGNMENT = Assignment(reference=reference, specs=[SIGMA, DSIGMA, LOSS, DLOSS, FORWARD_STEP, FORWARD_PASS,
+                                                    BACKWARD_STEP, BACKWARD_PASS, TRAINING])
+grade = ASSIGNMENT.grade

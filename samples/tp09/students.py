@@ -44,3 +44,11 @@ STUDENTS = {
     # handed in the release untouched
     "emma": None,
 }
+
+# What plain nbgrader gives each copy, per test cell, where it differs from full marks
+# (the untouched release scores 0 everywhere; tests/test_contract.py checks all of it).
+EXPECTED = {
+    "bastien": {"test_loss": 0, "test_backward_step": 2, "test_training": 0},
+    "chloe": {"test_dsigma": 0, "test_backward_pass": 0, "test_training": 0},
+    "damien": {"test_sigma": 0.75, "test_dsigma": 0, "test_dloss": 0},
+}

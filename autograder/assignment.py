@@ -1,0 +1,122 @@
+"""One TP's checks as an object: its specs, its reference, and the entry points grading uses.
+
+A TP's `checks.py` declares specs and ends with
+
+    ASSIGNMENT = Assignment(reference=reference, specs=[...])
+    grade = ASSIGNMENT.grade
+
+The hidden-test cell of the notebook imports `grade` (`grade("sigma", globals())`); the
+nbgrader preprocessors use `ASSIGNMENT.plan` and `ASSIGNMENT.judge_facts`. The oracle of
+a check is never the reference module: the reference only *stands in* for the other
+exercises a graded function calls, so that one mistake costs once.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import inspect
+import types
+from types import ModuleType
+from typing import Any, Sequence
+
+import torch
+
+from autograder import checking, probe
+from autograder.specs import Case, Result, Spec, VariablesSpec
+
+
+def _code_names(obj: Any) -> set[str]:
+    """Global names used by a function or by the methods of a class (nested code included)."""
+    pending, names = list(probe._code_objects(obj)), set()
+    while pending:
+        code = pending.pop()
+        names |= set(code.co_names)
+        pending += [c for c in code.co_consts if isinstance(c, types.CodeType)]
+    return names
+
+
+class Assignment:
+    """The checks of one TP: `plan` what the kernel runs, `judge_facts` what it reported."""
+
+    def __init__(self, *, reference: ModuleType, specs: Sequence[Spec]):
+        self.reference = reference
+        self.specs = {spec.name: spec for spec in specs}
+        if len(self.specs) != len(specs):
+            raise ValueError("two specs have the same name")
+        self.exercises = exercises(reference)
+        unknown = [n for n, s in self.specs.items() if not isinstance(s, VariablesSpec) and n not in self.exercises]
+        if unknown:
+            raise ValueError(f"specs without a reference definition: {unknown}")
+
+    # ------------------------------------------------------------ stand-ins
+
+    def callees(self, name: str) -> list[str]:
+        """The other exercises the reference `name` uses, directly or not, in reference order."""
+        found, pending = set(), [name]
+        while pending:
+            names = _code_names(getattr(self.reference, pending.pop())) & set(self.exercises)
+            pending += sorted(names - found)
+            found |= names
+        return [n for n in self.exercises if n in found and n != name]
+
+    @functools.lru_cache(maxsize=None)
+    def stand_in_source(self, name: str) -> str:
+        """The reference module's imports and the definitions `name` uses — never `name` itself."""
+        definitions = [inspect.getsource(getattr(self.reference, n)) for n in self.callees(name)]
+        return "\n\n".join([imports_of(self.reference), *definitions]) if definitions else ""
+
+    # ------------------------------------------------------------ entry points
+
+    def cases(self, name: str, seed: int) -> list[Case]:
+        return self.specs[name].cases(torch.Generator().manual_seed(seed))
+
+    def points(self, name: str) -> float:
+        return self.specs[name].points
+
+    def label(self, name: str) -> str:
+        spec = self.specs[name]
+        return spec.label if isinstance(spec, VariablesSpec) else spec.name
+
+    def plan(self, name: str, seed: int) -> dict[str, Any]:
+        """The request the kernel runs for `name` (see `autograder.probe`)."""
+        spec = self.specs[name]
+        if isinstance(spec, VariablesSpec):
+            return checking.request(spec, [])
+        return checking.request(spec, self.cases(name, seed), self.stand_in_source(name))
+
+    def judge_facts(self, name: str, seed: int, facts: Any) -> Result:
+        """The verdict on what the kernel reported for `plan(name, seed)`; never trusts the facts' shape."""
+        spec = self.specs[name]
+        try:
+            if isinstance(spec, VariablesSpec):
+                return checking.judge_variables(spec, facts)
+            return checking.judge(spec, checking.observation(spec, self.cases(name, seed), facts))
+        except (ValueError, TypeError, KeyError) as error:
+            return Result(function=self.label(name), points=0.0, possible=spec.points,
+                          messages=[f"le résultat des tests cachés est illisible ({error}) : "
+                                    "aucun point n'est attribué."])
+
+    def check(self, name: str, namespace: dict[str, Any], seed: int = 0) -> Result:
+        """Plan, observe (in this process) and judge `name` for the notebook whose globals are `namespace`."""
+        return self.judge_facts(name, seed, probe.observe(self.plan(name, seed), namespace))
+
+    def grade(self, name: str, namespace: dict[str, Any], seed: int = 0) -> float:
+        """Prints the French verdict of one exercise and returns its points (the notebook run by hand)."""
+        result = self.check(name, namespace, seed)
+        print(result.report())
+        return result.points
+
+
+def exercises(reference: ModuleType) -> list[str]:
+    """The functions and classes defined by a reference module, in the order they are defined."""
+    defined = [(name, obj) for name, obj in vars(reference).items() if not name.startswith("_")
+               and (inspect.isfunction(obj) or inspect.isclass(obj)) and obj.__module__ == reference.__name__]
+    return [name for name, obj in sorted(defined, key=lambda item: inspect.getsourcelines(item[1])[1])]
+
+
+def imports_of(module: ModuleType) -> str:
+    """The module's top-level import statements: what its definitions need to run elsewhere."""
+    source = inspect.getsource(module)
+    return "\n".join(ast.get_source_segment(source, node) for node in ast.parse(source).body
+                     if isinstance(node, ast.Import) or isinstance(node, ast.ImportFrom) and node.module != "__future__")

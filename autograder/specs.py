@@ -1,0 +1,205 @@
+"""What a check is: keyword-only dataclasses, one place for every kind a TP can declare.
+
+A TP's `checks.py` lists specs — one per exercise, plus the variables its training
+leaves — and ends with `ASSIGNMENT = Assignment(...)` (see `autograder.assignment`).
+Values are those of `autograder.codec`: nested plain values with tensor leaves, and
+`Seed` for a generator the grader passes.
+
+Kinds:
+
+* `FunctionSpec` — one call per case, outputs compared with an oracle (autograd in
+  float64), or, with `accumulates`, the increments added in place to some inputs;
+* `SequenceSpec` — calls on state kept between them (an optimiser step called k times),
+  the state compared with the oracle's after every call;
+* `StatisticalSpec` — a function that draws from the generator it is given: properties
+  and moments of its outputs, judged by the TP's `properties` function;
+* `VariablesSpec` — variables a cell leaves (the trained parameters), judged by the TP.
+
+A scenario kind (a driver, sent by the grader, that builds objects with the student's
+classes and reports plain values) slots in the same way: a spec class, a request in
+`Assignment.plan`, an observer in `probe.OBSERVERS`, a judge in `checking`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal
+
+import torch
+
+Value = Any  # a value `autograder.codec` encodes: nested plain values, tensor leaves
+Inputs = dict[str, Value]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Case:
+    """Inputs of one call (or of one sequence of calls); `label` says to the student what was tried."""
+
+    label: str
+    inputs: Inputs
+    dtype: torch.dtype = torch.float64
+
+
+@dataclass(frozen=True, kw_only=True)
+class Tolerance:
+    """When a float output is right.
+
+    float64 is compared element by element. In float32, a correct implementation may
+    differ from the float64 oracle by more than a relative error per element (a
+    cancellation, a long sum), so an element is also right within `norm_rtol` of the
+    largest expected magnitude of its tensor, and within `oracle_factor` times the
+    error the oracle itself makes when run in float32 on the same inputs.
+    """
+
+    rtol64: float = 1e-6
+    atol64: float = 1e-8
+    rtol32: float = 1e-4
+    atol32: float = 1e-5
+    norm_rtol32: float = 1e-4
+    oracle_factor: float = 16.0
+
+
+@dataclass(frozen=True, kw_only=True)
+class Forbidden:
+    """A library call that does the exercise's own work: seen in the trace, it gives 0 with `message`.
+
+    `pattern` is `op:NAME` (a torch function or tensor method called from Python, e.g.
+    `op:softmax`), `module:PREFIX` (any Python function of that module ran, e.g.
+    `module:torch.optim`) or `call:NAME` (a C function called from Python).
+    """
+
+    pattern: str
+    message: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Policy:
+    """What a TP allows in one exercise, and the TP's own words for what it refuses."""
+
+    autograd: Literal["forbidden", "allowed"] = "forbidden"
+    autograd_message: str = "la fonction utilise autograd : ce n'est pas permis dans cet exercice."
+    loops: Literal["penalised", "allowed", "forbidden"] = "allowed"
+    loop_penalty: float = 0.25
+    loop_message: str = "boucle Python détectée : cet exercice demande des opérations vectorisées."
+    mutation_penalty: float = 0.25
+    forbidden: tuple[Forbidden, ...] = ()
+
+
+@dataclass(frozen=True, kw_only=True)
+class Mistake:
+    """A common error, recognised when an output equals what `predict(inputs, expected)` gives.
+
+    `output` names the output it concerns: an index in the spec's outputs, a path such as
+    `grads["w1"]`, or None when `predict` returns the whole expected structure (the
+    mistake is then looked for in every output).
+    """
+
+    output: int | str | None
+    message: str
+    predict: Callable[[Inputs, Any], Value]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Result:
+    function: str
+    points: float
+    possible: float
+    messages: list[str]
+
+    @property
+    def passed(self) -> bool:
+        return self.points == self.possible
+
+    def report(self) -> str:
+        mark = "✅" if self.passed else ("🟠" if self.points > 0 else "❌")
+        lines = [f"{mark} {self.function} : {self.points:g} / {self.possible:g} point(s)"]
+        lines += [f"   - {m}" for m in self.messages]
+        return "\n".join(lines)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FunctionSpec:
+    """One exercise function, called once per case and compared with the oracle."""
+
+    name: str
+    points: float
+    arguments: tuple[str, ...]  # inputs passed positionally, in this order
+    outputs: tuple[str, ...]    # names of the returned values (a tuple when more than one)
+    cases: Callable[[torch.Generator], list[Case]]
+    oracle: Callable[[Inputs], tuple]  # float64 inputs -> one expected value per output
+    policy: Policy = field(default_factory=Policy)
+    tolerance: Tolerance = field(default_factory=Tolerance)
+    mistakes: tuple[Mistake, ...] = ()
+    error_hints: tuple[tuple[str, str], ...] = ()  # (substring of the error, French hint)
+    accumulates: tuple[str, ...] = ()  # inputs updated in place: their increments are the outputs
+    kind = "function"
+
+
+@dataclass(frozen=True, kw_only=True)
+class SequenceSpec:
+    """A function called once per step on `state` it updates in place (e.g. an optimiser step).
+
+    A case's inputs are the initial state (names in `state`) and `steps`, a list of the
+    other arguments for each call. `oracle(inputs)` gives, for each name in `compared`,
+    the list of its expected values after each step.
+    """
+
+    name: str
+    points: float
+    arguments: tuple[str, ...]
+    state: tuple[str, ...]
+    compared: tuple[str, ...]
+    cases: Callable[[torch.Generator], list[Case]]
+    oracle: Callable[[Inputs], tuple]
+    policy: Policy = field(default_factory=Policy)
+    tolerance: Tolerance = field(default_factory=Tolerance)
+    mistakes: tuple[Mistake, ...] = ()
+    error_hints: tuple[tuple[str, str], ...] = ()
+    kind = "sequence"
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        return self.compared
+
+
+@dataclass(frozen=True, kw_only=True)
+class StatisticalSpec:
+    """A function that draws from a `Seed` input: its outputs are judged by `properties`.
+
+    `properties(inputs, value)` returns the French problems of one output (empty: right).
+    Each case is also called again with the same seed and with another seed: the
+    function must draw from the generator it is given, and only from it.
+    `false_rejection` is the probability that `properties` rejects one output of a
+    correct implementation, computed from its statistics; over every case it must stay
+    below 1e-6 (a test checks it, and that ≥ 1,000 draws of the reference pass).
+    """
+
+    name: str
+    points: float
+    arguments: tuple[str, ...]
+    cases: Callable[[torch.Generator], list[Case]]
+    properties: Callable[[Inputs, Value], list[str]]
+    false_rejection: float
+    policy: Policy = field(default_factory=Policy)
+    error_hints: tuple[tuple[str, str], ...] = ()
+    kind = "statistical"
+
+
+@dataclass(frozen=True, kw_only=True)
+class VariablesSpec:
+    """Variables a cell leaves (e.g. the trained parameters), judged by `judge(values) -> (score, messages)`.
+
+    `values` maps each name to its value as `codec.decode` reads it, None when missing;
+    `judge` recomputes what it grades from them (never trusts a reported metric) and
+    returns a score in [0, 1].
+    """
+
+    name: str
+    label: str  # how the verdict names it ("entraînement")
+    points: float
+    variables: tuple[str, ...]
+    judge: Callable[[dict[str, Value]], tuple[float, list[str]]]
+    kind = "variables"
+
+
+Spec = FunctionSpec | SequenceSpec | StatisticalSpec | VariablesSpec

@@ -1,0 +1,491 @@
+"""Checks of TP 10, named by the hidden tests of `source/tp10`: specs only (see `autograder.specs`).
+
+Oracles: autograd of `torch.relu`, `torch.log_softmax` and `F.cross_entropy` in float64,
+`torch.optim.SGD` for the momentum step, statistics for `he_init`, properties for
+`minibatches`; the reference functions only stand in for the exercises a function calls.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from autograder.assignment import Assignment
+from autograder.codec import Foreign, Seed
+from autograder.data import digits_test_set
+from autograder.specs import (Case, Forbidden, FunctionSpec, Mistake, Policy, SequenceSpec, StatisticalSpec,
+                              VariablesSpec)
+from autograder.tp10 import reference
+
+VECTORISED = Policy(
+    autograd="forbidden",
+    autograd_message=("la fonction utilise autograd (backward, torch.autograd.grad, requires_grad…) : "
+                      "le but du TP est de calculer les gradients à la main, aucun point n'est attribué."),
+    loops="penalised", loop_penalty=0.25,
+    loop_message="boucle Python détectée : le TP demande des opérations vectorisées sur tout le lot",
+)
+LOOPS_ALLOWED = replace(VECTORISED, loops="allowed")
+SOFTMAX_DONE_BY_TORCH = tuple(
+    Forbidden(pattern=f"op:{op}", message=f"`{call}` fait le travail de l'exercice : il est interdit ici, "
+                                          "écrivez le calcul vous-même (torch.exp, torch.log, torch.logsumexp… "
+                                          "sont permis). Aucun point n'est attribué.")
+    for op, call in (("softmax", "torch.softmax"), ("log_softmax", "torch.log_softmax"),
+                     ("cross_entropy", "F.cross_entropy"), ("nll_loss", "F.nll_loss")))
+SOFTMAX_POLICY = replace(VECTORISED, forbidden=SOFTMAX_DONE_BY_TORCH)
+
+SHAPE_HINT = ("shapes cannot be multiplied",
+              "produit matriciel impossible : w a la forme (nbOut, nbIn) et x (batch, nbIn) — vérifiez les transpositions.")
+COMMON_HINTS = (
+    ("must match the size", "formes incompatibles : comparez les formes de vos tenseurs avec celles de l'énoncé."),
+    ("is not defined", "une variable utilisée dans la fonction n'existe pas : n'utilisez que ses arguments."),
+)
+
+# ------------------------------------------------------------------ inputs
+
+
+def _randn(gen: torch.Generator, *shape: int, scale: float = 1.0) -> torch.Tensor:
+    return torch.randn(*shape, generator=gen, dtype=torch.float64) * scale
+
+
+def _elementwise_cases(gen: torch.Generator) -> list[Case]:
+    cases = []
+    for label, shape, dtype in (("float64, tenseur 5×7 avec des zéros", (5, 7), torch.float64),
+                                ("float32, tenseur 4×3 avec des zéros", (4, 3), torch.float32),
+                                ("float64, vecteur de taille 6", (6,), torch.float64),
+                                ("float64, lot de taille 1", (1, 4), torch.float64)):
+        x = _randn(gen, *shape, scale=1.5)
+        x.view(-1)[::3] = 0.0  # ReLU's kink: autograd gives 0 there
+        cases.append(Case(label=label, inputs={"x": x.to(dtype)}, dtype=dtype))
+    return cases
+
+
+def _logits_cases(gen: torch.Generator) -> list[Case]:
+    cases = []
+    for label, batch, classes, scale, dtype in (("float64, lot 5, 4 classes", 5, 4, 2.0, torch.float64),
+                                                ("float32, lot 6, 10 classes", 6, 10, 3.0, torch.float32),
+                                                ("float64, lot de taille 1, 3 classes", 1, 3, 2.0, torch.float64),
+                                                ("float64, logits vers ±1000", 6, 5, 1000.0, torch.float64),
+                                                ("float32, logits vers ±1000", 4, 7, 1000.0, torch.float32)):
+        s = _randn(gen, batch, classes, scale=scale).to(dtype)
+        y = torch.randint(0, classes, (batch,), generator=gen)
+        cases.append(Case(label=label, inputs={"s": s, "y": y}, dtype=dtype))
+    return cases
+
+
+NETWORKS = [("float64, lot 5, 7→4→3", 5, 7, 4, 3, torch.float64),
+            ("float32, lot 6, 8→10→4", 6, 8, 10, 4, torch.float32),
+            ("float64, lot de taille 1, 5→3→2", 1, 5, 3, 2, torch.float64)]
+
+
+def _network_cases(gen: torch.Generator) -> list[Case]:
+    cases = []
+    for label, batch, nb_in, nb_hidden, nb_out, dtype in NETWORKS:
+        params = {"w1": _randn(gen, nb_hidden, nb_in, scale=0.7), "b1": _randn(gen, nb_hidden, scale=0.5),
+                  "w2": _randn(gen, nb_out, nb_hidden, scale=0.7), "b2": _randn(gen, nb_out, scale=0.5)}
+        params = {k: v.to(dtype) for k, v in params.items()}
+        x = _randn(gen, batch, nb_in).to(dtype)
+        y = torch.randint(0, nb_out, (batch,), generator=gen)
+        s1, x1, s2 = _forward(params, x)
+        cases.append(Case(label=label, inputs={"params": params, "x": x, "y": y, "s1": s1, "x1": x1, "s2": s2},
+                          dtype=dtype))
+    return cases
+
+
+# ------------------------------------------------------------------ oracles (autograd, torch)
+
+
+def _forward(p: dict, x: torch.Tensor) -> tuple:
+    s1 = F.linear(x, p["w1"], p["b1"])
+    x1 = torch.relu(s1)
+    return s1, x1, F.linear(x1, p["w2"], p["b2"])
+
+
+def _grad(fn, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    leaves = [t.detach().clone().requires_grad_(True) for t in tensors]
+    with torch.enable_grad():
+        return torch.autograd.grad(fn(*leaves), leaves)
+
+
+def _softmax(s: torch.Tensor) -> torch.Tensor:
+    return torch.softmax(s, dim=1)
+
+
+def _one_hot(y: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return F.one_hot(y, like.shape[1]).to(like.dtype)
+
+
+def _backward_pass_oracle(a: dict) -> tuple:
+    names = ("w1", "b1", "w2", "b2")
+
+    def mean_loss(*values):
+        return F.cross_entropy(_forward(dict(zip(names, values)), a["x"])[2], a["y"])
+    return (dict(zip(names, _grad(mean_loss, *(a["params"][k] for k in names)))),)
+
+
+def _naive_log_softmax(s: torch.Tensor) -> torch.Tensor:
+    return s - torch.log(torch.exp(s).sum(dim=1, keepdim=True))
+
+
+# ------------------------------------------------------------------ exercises
+
+RELU = FunctionSpec(
+    name="relu", points=1, arguments=("x",), outputs=("relu(x)",), cases=_elementwise_cases,
+    oracle=lambda a: (torch.relu(a["x"]),), policy=VECTORISED, error_hints=COMMON_HINTS,
+    mistakes=(
+        Mistake(output=0, message="torch.max(x, 0) cherche le maximum le long de la dimension 0 (il renvoie valeurs "
+                                  "et indices) : pour max(x, 0) terme à terme, écrivez x.clamp(min=0) ou "
+                                  "torch.maximum(x, torch.zeros_like(x)).",
+                predict=lambda a, e: Foreign("torch.return_types.max")),
+        Mistake(output=0, message="ReLU garde les valeurs positives et met les négatives à 0 (pas l'inverse).",
+                predict=lambda a, e: a["x"].clamp(max=0)),
+        Mistake(output=0, message="ReLU renvoie max(x, 0), pas la dérivée (1 si x > 0).",
+                predict=lambda a, e: (a["x"] > 0).to(a["x"].dtype)),
+    ),
+)
+
+DRELU = FunctionSpec(
+    name="drelu", points=1, arguments=("x",), outputs=("drelu(x)",), cases=_elementwise_cases,
+    oracle=lambda a: _grad(lambda x: torch.relu(x).sum(), a["x"]), policy=VECTORISED, error_hints=COMMON_HINTS,
+    mistakes=(
+        Mistake(output=0, message="en 0, la dérivée de ReLU vaut 0 (c'est ce que donne autograd) : utilisez x > 0, "
+                                  "pas x >= 0.", predict=lambda a, e: (a["x"] >= 0).to(a["x"].dtype)),
+        Mistake(output=0, message="drelu doit renvoyer la dérivée (0 ou 1), pas ReLU elle-même.",
+                predict=lambda a, e: torch.relu(a["x"])),
+        Mistake(output=0, message="signe inversé : la dérivée vaut 1 là où x > 0 et 0 ailleurs.",
+                predict=lambda a, e: (a["x"] < 0).to(a["x"].dtype)),
+    ),
+)
+
+LOG_SOFTMAX = FunctionSpec(
+    name="log_softmax", points=2, arguments=("s",), outputs=("log_softmax(s)",), cases=_logits_cases,
+    oracle=lambda a: (torch.log_softmax(a["s"], dim=1),), policy=SOFTMAX_POLICY, error_hints=COMMON_HINTS,
+    mistakes=(
+        Mistake(output=0, message="débordement sur de grands logits (exp(1000) = inf) : soustrayez d'abord le "
+                                  "maximum de chaque ligne, log_softmax(s) = (s − m) − log Σ exp(s − m).",
+                predict=lambda a, e: _naive_log_softmax(a["s"])),
+        Mistake(output=0, message="log(softmax(s)) donne −inf quand une probabilité est trop petite pour un flottant : "
+                                  "calculez (s − m) − log Σ exp(s − m) directement, sans passer par softmax.",
+                predict=lambda a, e: torch.log(_softmax(a["s"]))),
+        Mistake(output=0, message="la normalisation porte sur chaque ligne (dim=1, les classes d'un exemple), "
+                                  "pas sur les colonnes (dim=0).", predict=lambda a, e: torch.log_softmax(a["s"], dim=0)),
+        Mistake(output=0, message="c'est softmax(s) : il manque le logarithme.", predict=lambda a, e: _softmax(a["s"])),
+        Mistake(output=0, message="le maximum retiré doit l'être dans le log-sum-exp aussi : "
+                                  "log_softmax(s) = (s − m) − log Σ exp(s − m).",
+                predict=lambda a, e: a["s"] - a["s"].max(1, keepdim=True).values),
+    ),
+)
+
+CROSS_ENTROPY = FunctionSpec(
+    name="cross_entropy", points=2, arguments=("s", "y"), outputs=("cross_entropy(s, y)",), cases=_logits_cases,
+    oracle=lambda a: (F.cross_entropy(a["s"], a["y"]),), policy=SOFTMAX_POLICY, error_hints=(
+        ("index", "y contient des indices de classe (int64) : prenez log_softmax(s)[n, y[n]] pour chaque exemple n, "
+                  "par exemple avec gather ou s[torch.arange(N), y]."), *COMMON_HINTS),
+    mistakes=(
+        Mistake(output=0, message="somme au lieu de moyenne : la loss est la moyenne sur le lot (divisez par N).",
+                predict=lambda a, e: e[0] * a["s"].shape[0]),
+        Mistake(output=0, message="s[:, y] prend toutes les lignes pour chaque y (une matrice N×N) : il faut un seul "
+                                  "élément par exemple, s[torch.arange(N), y] ou gather.",
+                predict=lambda a, e: -torch.log_softmax(a["s"], 1)[:, a["y"]].mean()),
+        Mistake(output=0, message="débordement sur de grands logits : calculez la loss avec un log_softmax stable "
+                                  "(maximum soustrait), pas avec exp(s) directement.",
+                predict=lambda a, e: -_naive_log_softmax(a["s"]).gather(1, a["y"][:, None]).mean()),
+        Mistake(output=0, message="signe inversé : la loss est −(1/N) Σ log softmax(s)[n, y[n]], un nombre positif.",
+                predict=lambda a, e: -e[0]),
+        Mistake(output=0, message="la loss doit être un scalaire : faites la moyenne sur le lot.",
+                predict=lambda a, e: -torch.log_softmax(a["s"], 1).gather(1, a["y"][:, None]).squeeze(1)),
+    ),
+)
+
+DCROSS_ENTROPY = FunctionSpec(
+    name="dcross_entropy", points=2, arguments=("s", "y"), outputs=("dcross_entropy(s, y)",), cases=_logits_cases,
+    oracle=lambda a: _grad(lambda s: F.cross_entropy(s, a["y"]), a["s"]), policy=SOFTMAX_POLICY,
+    error_hints=COMMON_HINTS,
+    mistakes=(
+        Mistake(output=0, message="le gradient n'est pas divisé par la taille du lot N : la loss est une moyenne.",
+                predict=lambda a, e: e[0] * a["s"].shape[0]),
+        Mistake(output=0, message="il manque le −1 sur la classe correcte : le gradient est (softmax(s) − onehot(y)) / N.",
+                predict=lambda a, e: _softmax(a["s"]) / a["s"].shape[0]),
+        Mistake(output=0, message="le one-hot doit être celui de la vraie classe y, pas de la classe prédite (argmax).",
+                predict=lambda a, e: (_softmax(a["s"]) - _one_hot(a["s"].argmax(1), a["s"])) / a["s"].shape[0]),
+        Mistake(output=0, message="signe inversé : le gradient est (softmax(s) − onehot(y)) / N.",
+                predict=lambda a, e: -e[0]),
+    ),
+)
+
+# ------------------------------------------------------------------ he_init: statistics
+
+HE_SHAPES = [("200×50", 200, 50), ("40×500", 40, 500)]
+Z_MOMENTS, Z_KURTOSIS = 6.0, 7.0  # thresholds, in standard deviations of each statistic
+
+
+def _two_sided(z: float) -> float:
+    return math.erfc(z / math.sqrt(2))
+
+
+def _he_cases(gen: torch.Generator) -> list[Case]:
+    return [Case(label=label, inputs={"nbOut": nb_out, "nbIn": nb_in, "generator": Seed(int(torch.randint(
+        0, 2 ** 62, (), generator=gen)))}) for label, nb_out, nb_in in HE_SHAPES]
+
+
+def _near(value: float, target: float, n: int) -> bool:
+    return abs(value / target - 1) <= Z_MOMENTS * math.sqrt(2 / (n - 1))
+
+
+def _he_properties(a: dict, w: Any) -> list[str]:
+    nb_out, nb_in = a["nbOut"], a["nbIn"]
+    if type(w) is not torch.Tensor or not w.is_floating_point():
+        return [f"he_init doit renvoyer un tenseur de flottants, pas {type(w).__name__}."]
+    if tuple(w.shape) != (nb_out, nb_in):
+        return [f"forme attendue (nbOut, nbIn) = {(nb_out, nb_in)}, obtenue {tuple(w.shape)}."]
+    w = w.to(torch.float64).flatten()
+    n, variance = w.numel(), 2 / nb_in
+    mean, var = w.mean().item(), w.var().item()
+    if not math.isfinite(var):
+        return ["les poids contiennent des NaN ou des infinis."]
+    if abs(mean) > Z_MOMENTS * math.sqrt(variance / n):
+        return [f"les poids doivent être centrés : moyenne {mean:.3g} au lieu de 0."]
+    if not _near(var, variance, n):
+        for target, message in (
+                (variance ** 2, "2/nbIn est la variance, pas l'écart-type : multipliez par √(2/nbIn)."),
+                (2 / nb_out, "la variance de He se calcule avec nbIn (les entrées du neurone), pas nbOut."),
+                (1 / nb_in, "il manque le facteur 2 de He : variance 2/nbIn (1/nbIn est l'initialisation de LeCun)."),
+                (1.0, "torch.randn donne une variance 1 : multipliez par √(2/nbIn)."),
+                (4 / nb_in ** 2, "écart-type 2/nbIn : la variance doit être 2/nbIn, l'écart-type √(2/nbIn).")):
+            if _near(var, target, n):
+                return [message]
+        return [f"variance des poids {var:.3g} au lieu de 2/nbIn = {variance:.3g}."]
+    kurtosis = (((w - mean) ** 4).mean() / ((w - mean) ** 2).mean() ** 2).item() - 3
+    if abs(kurtosis) > Z_KURTOSIS * math.sqrt(24 / n):
+        return ["les poids ont la bonne variance mais ne suivent pas une loi normale (loi uniforme ?) : "
+                "tirez-les avec torch.randn(…, generator=generator)."]
+    return []
+
+
+HE_INIT = StatisticalSpec(
+    name="he_init", points=1, arguments=("nbOut", "nbIn", "generator"), cases=_he_cases,
+    properties=_he_properties,
+    # per output: mean and variance beyond Z_MOMENTS, excess kurtosis beyond Z_KURTOSIS (normal approximations)
+    false_rejection=len(HE_SHAPES) * (2 * _two_sided(Z_MOMENTS) + _two_sided(Z_KURTOSIS)),
+    policy=replace(LOOPS_ALLOWED, forbidden=(Forbidden(
+        pattern="module:torch.nn.init", message="torch.nn.init fait le travail de l'exercice : il est interdit ici, "
+                                                "tirez les poids avec torch.randn(…, generator=generator). "
+                                                "Aucun point n'est attribué."),)),
+)
+
+# ------------------------------------------------------------------ network
+
+FORWARD_PASS = FunctionSpec(
+    name="forward_pass", points=1, arguments=("params", "x"), outputs=("s1", "x1", "s2"), cases=_network_cases,
+    oracle=lambda a: _forward(a["params"], a["x"]), policy=VECTORISED, error_hints=(SHAPE_HINT, *COMMON_HINTS),
+    mistakes=(
+        Mistake(output=None, message="ReLU est oubliée : x1 = relu(s1).",
+                predict=lambda a, e: (e[0], e[0], F.linear(e[0], a["params"]["w2"], a["params"]["b2"]))),
+        Mistake(output=2, message="s2 sont les logits : pas de ReLU après la deuxième couche.",
+                predict=lambda a, e: torch.relu(e[2])),
+        Mistake(output=2, message="la deuxième couche prend x1 = relu(s1) en entrée, pas s1.",
+                predict=lambda a, e: F.linear(e[0], a["params"]["w2"], a["params"]["b2"])),
+    ),
+)
+
+BACKWARD_PASS = FunctionSpec(
+    name="backward_pass", points=3, arguments=("params", "x", "y", "s1", "x1", "s2"), outputs=("grads",),
+    cases=_network_cases, oracle=_backward_pass_oracle, policy=VECTORISED,
+    error_hints=(("shapes cannot be multiplied", "produit impossible : dl_s2 est (N, 10) et w2 (10, 100) ; "
+                  "dl_w2 = dl_s2.T @ x1 et dl_x1 = dl_s2 @ w2."), *COMMON_HINTS),
+    mistakes=(
+        *(Mistake(output=f'grads["{k}"]', message=f"gradient de {k} transposé : il doit avoir la forme de {k}, "
+                                                  f"soit dl_s.T @ (entrée de la couche).",
+                  predict=lambda a, e, k=k: e[0][k].T) for k in ("w1", "w2")),
+        Mistake(output=None, message="gradient divisé deux fois par N : dcross_entropy renvoie déjà le gradient "
+                                     "de la moyenne.",
+                predict=lambda a, e: ({k: v / a["x"].shape[0] for k, v in e[0].items()},)),
+        *(Mistake(output=f'grads["{k}"]', message=f"le gradient de {k} est la somme sur le lot de dl_s (dim=0), "
+                                                  "pas sa moyenne.",
+                  predict=lambda a, e, k=k: e[0][k] / a["x"].shape[0]) for k in ("b1", "b2")),
+        Mistake(output=None, message="la dérivée de ReLU est oubliée : dl_s1 = drelu(s1) * dl_x1.",
+                predict=lambda a, e: (_backward_without_relu(a),)),
+    ),
+)
+
+
+def _backward_without_relu(a: dict) -> dict:
+    dl_s2 = (_softmax(a["s2"]) - _one_hot(a["y"], a["s2"])) / a["s2"].shape[0]
+    dl_s1 = dl_s2 @ a["params"]["w2"]
+    return {"w1": dl_s1.T @ a["x"], "b1": dl_s1.sum(0), "w2": dl_s2.T @ a["x1"], "b2": dl_s2.sum(0)}
+
+
+# ------------------------------------------------------------------ mini-batches: properties
+
+BATCHES = [("n = 100, lots de 32", 100, 32), ("n = 64, lots de 16", 64, 16), ("n = 30, lots de 1", 30, 1),
+           ("n = 37, un seul lot de 100", 37, 100)]
+
+
+def _batch_cases(gen: torch.Generator) -> list[Case]:
+    return [Case(label=label, inputs={"n": n, "batch_size": size, "generator": Seed(int(torch.randint(
+        0, 2 ** 62, (), generator=gen)))}) for label, n, size in BATCHES]
+
+
+def _batch_properties(a: dict, batches: Any) -> list[str]:
+    n, size = a["n"], a["batch_size"]
+    if not isinstance(batches, (list, tuple)) or not all(type(b) is torch.Tensor for b in batches):
+        return ["minibatches doit renvoyer une liste de tenseurs d'indices."]
+    if any(b.dtype != torch.int64 or b.dim() != 1 for b in batches):
+        return ["chaque lot doit être un tenseur d'indices int64 à une dimension (comme torch.randperm)."]
+    every = torch.cat(list(batches)) if batches else torch.empty(0, dtype=torch.int64)
+    sizes = [len(b) for b in batches]
+    expected_sizes = [size] * (n // size) + ([n % size] if n % size else [])
+    if len(every) and (every.min() < 0 or every.max() >= n):
+        return [f"des indices sortent de range(n) = 0 … {n - 1}."]
+    if len(set(every.tolist())) < len(every):
+        return ["des indices apparaissent plusieurs fois (tirage avec remise ?) : les lots doivent partager "
+                "une permutation de range(n), sans chevauchement."]
+    if len(every) < n:
+        if sizes == [size] * (n // size) and n % size:
+            return ["le dernier lot, plus court, est oublié : tous les exemples doivent servir à chaque époque."]
+        return [f"{n - len(every)} indices de range(n) manquent : chaque exemple doit être dans un lot."]
+    if sizes != expected_sizes:
+        return [f"tailles des lots {sizes[:6]}{'…' if len(sizes) > 6 else ''} : attendu des lots de {size}, "
+                "le dernier pouvant être plus court."]
+    if n > 1 and torch.equal(every, torch.arange(n)):
+        return ["les indices ne sont pas mélangés : tirez une permutation avec torch.randperm(n, generator=generator)."]
+    return []
+
+
+MINIBATCHES = StatisticalSpec(
+    name="minibatches", points=1, arguments=("n", "batch_size", "generator"), cases=_batch_cases,
+    properties=_batch_properties,
+    false_rejection=sum(1 / math.factorial(n) for _, n, _ in BATCHES),  # a shuffle that leaves range(n) in order
+    policy=LOOPS_ALLOWED,
+)
+
+# ------------------------------------------------------------------ SGD with momentum: a sequence of calls
+
+KEYS = ("w", "b")
+
+
+def _sgd_cases(gen: torch.Generator) -> list[Case]:
+    cases = []
+    for label, momentum, dtype in (("float64, moment 0,9, 4 appels", 0.9, torch.float64),
+                                   ("float32, moment 0,5, 4 appels", 0.5, torch.float32)):
+        params = {"w": _randn(gen, 3, 4).to(dtype), "b": _randn(gen, 3).to(dtype)}
+        steps = [{"grads": {k: _randn(gen, *v.shape).to(dtype) for k, v in params.items()},
+                  "lr": lr, "momentum": momentum} for lr in (0.1, 0.05, 0.2, 0.01)]
+        velocities = {k: torch.zeros_like(v) for k, v in params.items()}
+        cases.append(Case(label=label, inputs={"params": params, "velocities": velocities, "steps": steps},
+                          dtype=dtype))
+    return cases
+
+
+def _sgd_oracle(a: dict) -> tuple:
+    """torch.optim.SGD(momentum=μ, dampening=0, nesterov=False), the learning rate changed between steps."""
+    leaves = {k: v.detach().clone().requires_grad_(True) for k, v in a["params"].items()}
+    optimiser = torch.optim.SGD(list(leaves.values()), lr=1.0, momentum=a["steps"][0]["momentum"])
+    trajectory = []
+    for step in a["steps"]:
+        for k, leaf in leaves.items():
+            leaf.grad = step["grads"][k].clone()
+        optimiser.param_groups[0]["lr"] = step["lr"]
+        optimiser.step()
+        trajectory.append({k: v.detach().clone() for k, v in leaves.items()})
+    return (trajectory,)
+
+
+def _sgd_variant(a: dict, update) -> tuple:
+    params = {k: v.clone() for k, v in a["params"].items()}
+    velocities = {k: torch.zeros_like(v) for k, v in params.items()}
+    trajectory = []
+    for step in a["steps"]:
+        for k in params:
+            params[k], velocities[k] = update(params[k], velocities[k], step["grads"][k], step["lr"], step["momentum"])
+        trajectory.append({k: v.clone() for k, v in params.items()})
+    return (trajectory,)
+
+
+SGD_MOMENTUM_STEP = SequenceSpec(
+    name="sgd_momentum_step", points=2, arguments=("params", "grads", "velocities", "lr", "momentum"),
+    state=("params", "velocities"), compared=("params",), cases=_sgd_cases, oracle=_sgd_oracle,
+    policy=replace(LOOPS_ALLOWED, forbidden=(Forbidden(
+        pattern="module:torch.optim", message="torch.optim fait le travail de l'exercice : il est interdit ici, "
+                                              "écrivez la mise à jour vous-même. Aucun point n'est attribué."),)),
+    error_hints=COMMON_HINTS,
+    mistakes=(
+        Mistake(output=None, message="les paramètres ne changent pas : mettez-les à jour en place "
+                                     "(params[k] -= lr * v, ou params[k].sub_(…)), la fonction ne renvoie rien.",
+                predict=lambda a, e: ([{k: v for k, v in a["params"].items()}] * len(a["steps"]),)),
+        Mistake(output=None, message="la vitesse repart de zéro à chaque appel (c'est une descente de gradient "
+                                     "simple) : gardez-la dans velocities[k], mise à jour en place.",
+                predict=lambda a, e: _sgd_variant(a, lambda p, v, g, lr, mu: (p - lr * g, v))),
+        Mistake(output=None, message="pas d'amortissement : v ← μ v + g (torch.optim.SGD, dampening=0), "
+                                     "pas μ v + (1 − μ) g.",
+                predict=lambda a, e: _sgd_variant(a, lambda p, v, g, lr, mu: (
+                    p - lr * (mu * v + (1 - mu) * g), mu * v + (1 - mu) * g))),
+        Mistake(output=None, message="signe inversé : on descend le gradient, p ← p − lr · v.",
+                predict=lambda a, e: _sgd_variant(a, lambda p, v, g, lr, mu: (p + lr * (mu * v + g), mu * v + g))),
+        Mistake(output=None, message="c'est le moment de Nesterov : ici p ← p − lr · v, avec v ← μ v + g.",
+                predict=lambda a, e: _sgd_variant(a, lambda p, v, g, lr, mu: (
+                    p - lr * (g + mu * (mu * v + g)), mu * v + g))),
+        Mistake(output=None, message="le pas d'apprentissage ne va pas dans la vitesse : v ← μ v + g, puis "
+                                     "p ← p − lr · v (la convention de torch.optim.SGD, qui reste juste quand lr change).",
+                predict=lambda a, e: _sgd_variant(a, lambda p, v, g, lr, mu: (
+                    p + (mu * v - lr * g), mu * v - lr * g))),
+    ),
+)
+
+# ------------------------------------------------------------------ training
+
+TRAINING_POINTS = 3
+FULL_MARKS_ACCURACY = 0.96  # the reference reaches 0.98
+CHANCE_ACCURACY = 0.5       # and below this, no points
+TRAINING_VARIABLES = ("params", "testAccuracy")
+
+
+def _accuracy(params: dict[str, torch.Tensor]) -> float:
+    inputs, labels = digits_test_set()
+    logits = _forward({k: params[k].to(torch.float64) for k in ("w1", "b1", "w2", "b2")}, inputs)[2]
+    return (logits.argmax(dim=1) == labels).double().mean().item()
+
+
+def judge_training(values: dict[str, Any]) -> tuple[float, list[str]]:
+    """The trained network's exactitude on the notebook's test set, recomputed here, and `testAccuracy` checked."""
+    missing = [k for k in TRAINING_VARIABLES if values.get(k) is None]
+    if missing:
+        return 0.0, ["variables absentes après l'entraînement : " + ", ".join(missing)
+                     + " — exécutez toutes les cellules de l'entraînement."]
+    params = values["params"]
+    if not isinstance(params, dict) or set(params) != {"w1", "b1", "w2", "b2"} \
+            or any(type(t) is not torch.Tensor for t in params.values()):
+        return 0.0, ["params doit rester un dict {\"w1\", \"b1\", \"w2\", \"b2\"} de torch.Tensor ordinaires."]
+    try:
+        accuracy = _accuracy(params)
+    except Exception as error:  # noqa: BLE001
+        return 0.0, [f"impossible d'évaluer le réseau entraîné : {type(error).__name__}: {error}"]
+    if not all(torch.isfinite(t).all() for t in params.values()):
+        return 0.0, ["les paramètres contiennent des NaN ou des infinis : le pas d'apprentissage diverge ?"]
+    score = min(1.0, max(0.0, (accuracy - CHANCE_ACCURACY) / (FULL_MARKS_ACCURACY - CHANCE_ACCURACY)))
+    messages = [f"exactitude de test du réseau entraîné : {accuracy:.1%} "
+                f"(tous les points à partir de {FULL_MARKS_ACCURACY:.0%}), recalculée à partir de params."]
+    if score < 1:
+        messages.append("l'exactitude est trop basse : l'entraînement utilise vos fonctions (forward_pass, "
+                        "backward_pass, sgd_momentum_step, minibatches) — vérifiez-les d'abord avec leurs tests.")
+    reported = values["testAccuracy"]
+    if type(reported) not in (int, float) or not 0 <= reported <= 1:
+        score *= 0.75
+        messages.append("testAccuracy doit être une fraction entre 0 et 1 (pas un pourcentage).")
+    elif abs(reported - accuracy) > 1.5 / len(digits_test_set()[1]):
+        score *= 0.75
+        messages.append(f"testAccuracy vaut {reported:.1%} mais le réseau final obtient {accuracy:.1%} : "
+                        "calculez-la avec les paramètres après la dernière mise à jour.")
+    return score, messages
+
+
+TRAINING = VariablesSpec(name="training", label="entraînement", points=TRAINING_POINTS,
+                         variables=TRAINING_VARIABLES, judge=judge_training)
+
+ASSIGNMENT = Assignment(reference=reference, specs=[
+    RELU, DRELU, LOG_SOFTMAX, CROSS_ENTROPY, DCROSS_ENTROPY, HE_INIT, FORWARD_PASS, BACKWARD_PASS, MINIBATCHES,
+    SGD_MOMENTUM_STEP, TRAINING])
+grade = ASSIGNMENT.grade

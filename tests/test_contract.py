@@ -1,0 +1,236 @@
+"""What every TP guarantees, checked over every TP discovered in source/ (see ../shared/TP_DONE.md).
+
+Reference full marks, the untouched release at zero, forged facts at zero, the release in
+sync with the source and the reference, the notebook running to its target, and the sample
+class graded by plain nbgrader as it says. Totals come from the notebooks' points.
+"""
+
+import json
+import re
+import shutil
+import subprocess
+import sys
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from nbformat.v4 import new_code_cell
+
+from autograder import probe
+from autograder.demo import hand_in, nbgrader, prepare_course
+from autograder.release import environment, release, solution_cell_source
+from autograder.specs import VariablesSpec
+from autograder.submissions import fill, solutions
+from conftest import (REPO, assignment, cell_scores, notebook_preamble, release_path, sample_class, source_path,
+                      student_namespace, test_cell_points, tp_params)
+
+pytestmark = pytest.mark.parametrize("tp", tp_params())
+
+
+def exercise_specs(tp):
+    graded = assignment(tp)
+    return [name for name, spec in graded.specs.items() if not isinstance(spec, VariablesSpec)]
+
+
+# ---------------------------------------------------------------- checks, in this process
+
+
+def test_reference_passes_every_check(tp):
+    namespace = student_namespace(tp)
+    for name in exercise_specs(tp):
+        result = assignment(tp).check(name, namespace, seed=3)
+        assert result.points == result.possible, result.report()
+
+
+def test_release_stubs_score_zero_on_every_check(tp):
+    namespace = {"__name__": "__main__"}
+    exec(notebook_preamble(tp), namespace)
+    for source in solutions(nbformat.read(release_path(tp), as_version=4)).values():
+        if "def " in source or "class " in source:
+            exec(source, namespace)
+    for name in exercise_specs(tp):
+        result = assignment(tp).check(name, namespace)
+        assert result.points == 0 and "pas encore écrite" in result.report(), result.report()
+
+
+def _first_output_replaced(facts, spec):
+    """Only where outputs are what is compared (not increments, not state)."""
+    if getattr(spec, "accumulates", ()) or spec.kind == "sequence":
+        return None
+    return {**facts, "calls": [{**facts["calls"][0], "output": {"float": 0.0}}, *facts["calls"][1:]]}
+
+
+FORGERIES = {
+    "no facts": lambda f, spec: None,
+    "not a mapping": lambda f, spec: ["defined", True],
+    "empty": lambda f, spec: {},
+    "no calls": lambda f, spec: {**f, "calls": []},
+    "one call too few": lambda f, spec: {**f, "calls": f["calls"][:-1]},
+    "calls not a list": lambda f, spec: {**f, "calls": {"0": f["calls"][0]}},
+    "each call replaced by a string": lambda f, spec: {**f, "calls": ["ok"] * len(f["calls"])},
+    "no trace": lambda f, spec: {**f, "calls": [{k: v for k, v in c.items() if k != "trace"}
+                                                for c in f["calls"]]} if spec.kind != "sequence" else None,
+    "output of the first call replaced": _first_output_replaced,
+}
+
+
+@pytest.mark.parametrize("forgery", FORGERIES.values(), ids=FORGERIES.keys())
+def test_missing_malformed_or_forged_facts_never_give_points(tp, forgery):
+    graded = assignment(tp)
+    namespace = student_namespace(tp)
+    for name in exercise_specs(tp):
+        facts = probe.observe(graded.plan(name, 7), namespace)
+        assert graded.judge_facts(name, 7, facts).passed  # the genuine facts, for comparison
+        forged = forgery(facts, graded.specs[name])
+        if forged is not None or forgery is FORGERIES["no facts"]:
+            result = graded.judge_facts(name, 7, forged)
+            assert result.points == 0, (name, result.report())
+
+
+def test_facts_of_the_variables_are_read_defensively(tp):
+    graded = assignment(tp)
+    for name, spec in graded.specs.items():
+        if isinstance(spec, VariablesSpec):
+            for facts in (None, {}, {"variables": None}, {"variables": {n: {"tensor": {}} for n in spec.variables}}):
+                assert graded.judge_facts(name, 0, facts).points == 0
+
+
+def test_the_graded_function_never_reaches_the_kernel_as_reference_code(tp):
+    graded = assignment(tp)
+    for name in exercise_specs(tp):
+        request = graded.plan(name, 0)
+        assert f"def {name}(" not in request["stand_ins"] and f"class {name}" not in request["stand_ins"]
+        order = graded.exercises
+        assert set(graded.callees(name)) <= set(order[:order.index(name)])  # only exercises graded before
+
+
+# ---------------------------------------------------------------- the notebooks
+
+
+def test_release_regenerates_the_committed_files_byte_for_byte(tp, tmp_path):
+    shutil.copytree(REPO / "source" / tp, tmp_path / "source" / tp)
+    shutil.copy(REPO / "source" / "outils.py", tmp_path / "source")
+    shutil.copy(REPO / "nbgrader_config.py", tmp_path)
+    release(tmp_path, tp)
+    for committed in (source_path(tp), release_path(tp)):
+        fresh = tmp_path / committed.relative_to(REPO)
+        assert fresh.read_bytes() == committed.read_bytes(), f"{committed} is stale: run `make release`"
+
+
+def test_source_cells_are_the_reference_and_the_shared_helpers(tp):
+    cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c.source
+             for c in nbformat.read(source_path(tp), as_version=4).cells}
+    graded = assignment(tp)
+    for name in graded.exercises:
+        assert cells[name] == solution_cell_source(getattr(graded.reference, name))
+    assert cells["outils"] == (REPO / "source" / "outils.py").read_text().rstrip("\n")
+
+
+def test_committed_notebooks_have_no_outputs_and_no_secrets(tp):
+    for path in (source_path(tp), release_path(tp)):
+        nb = nbformat.read(path, as_version=4)
+        assert all(not c.get("outputs") and c.get("execution_count") is None for c in nb.cells if c.cell_type == "code")
+    text = release_path(tp).read_text()
+    for secret in ("BEGIN SOLUTION", "BEGIN HIDDEN TESTS", "autograder"):
+        assert secret not in text
+    stubs = [c.source for c in nbformat.read(release_path(tp), as_version=4).cells
+             if c.metadata.get("nbgrader", {}).get("solution")]
+    assert stubs and all("# VOTRE CODE ICI" in s or "VOTRE RÉPONSE ICI" in s for s in stubs)
+
+
+def test_every_spec_has_a_locked_test_cell_worth_its_points(tp):
+    points = test_cell_points(tp)
+    graded = assignment(tp)
+    nb = nbformat.read(source_path(tp), as_version=4)
+    code_tests = {c.metadata.nbgrader.grade_id: c for c in nb.cells
+                  if c.cell_type == "code" and c.get("metadata", {}).get("nbgrader", {}).get("grade")}
+    assert set(code_tests) == {f"test_{name}" for name in graded.specs}
+    for name, spec in graded.specs.items():
+        cell = code_tests[f"test_{name}"]
+        assert cell.metadata.nbgrader.locked and points[f"test_{name}"] == spec.points
+        hidden = (rf'### BEGIN HIDDEN TESTS\nfrom autograder\.{tp}\.checks import grade\n'
+                  rf'grade\("{name}", globals\(\)\)\n### END HIDDEN TESTS')
+        assert re.search(hidden, cell.source), cell.source
+
+
+# ---------------------------------------------------------------- real kernels and nbgrader
+
+REPORT = 'import json\nprint(json.dumps({"test": float(testAccuracy)}))'
+
+
+def run(nb, cwd):
+    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}).execute()
+    return nb
+
+
+def errors(nb):
+    return [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
+
+
+@pytest.mark.slow
+def test_source_notebook_runs_and_every_hidden_check_gives_full_marks(tp, tmp_path):
+    nb = nbformat.read(source_path(tp), as_version=4)
+    nb.cells.append(new_code_cell(REPORT))
+    run(nb, tmp_path)
+    assert not errors(nb)
+    assert 0 <= json.loads(nb.cells[-1].outputs[0].text)["test"] <= 1
+    grades = [(c.metadata.nbgrader.points, c.outputs[-1]) for c in nb.cells
+              if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"]
+    assert grades and all(float(out.data["text/plain"]) == points for points, out in grades)
+
+
+@pytest.fixture()
+def without_grader(tmp_path, monkeypatch):
+    """A kernel in which `import autograder` fails, as on a student's machine."""
+    blocker = tmp_path / "blocker" / "autograder"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError('the grader is not for students')\n")
+    monkeypatch.setenv("PYTHONPATH", str(blocker.parent))
+    return tmp_path
+
+
+def validate(path):
+    done = subprocess.run([sys.executable, "-m", "nbgrader", "validate", str(path)], capture_output=True, text=True,
+                          env=environment(), cwd=path.parent)
+    return done.stdout + done.stderr
+
+
+@pytest.mark.slow
+def test_completed_release_runs_and_validates_without_the_grader_package(tp, without_grader):
+    done = fill(nbformat.read(release_path(tp), as_version=4), solutions(nbformat.read(source_path(tp), as_version=4)))
+    path = without_grader / "done.ipynb"
+    nbformat.write(done, path)
+    assert "Success! Your notebook passes all the tests." in validate(path)
+    untouched = without_grader / "untouched.ipynb"
+    shutil.copy(release_path(tp), untouched)
+    report = validate(untouched)
+    assert "VALIDATION FAILED" in report and "NotImplementedError" in report
+
+
+@pytest.fixture()
+def graded_sample_class(tp, tmp_path):
+    course = tmp_path / "course"
+    prepare_course(course, tp)
+    assert nbgrader(course, "generate_assignment", tp, "--force") == 0
+    hand_in(course, tp, sample_class(tp)["STUDENTS"])
+    assert nbgrader(course, "autograde", tp, "--Execute.timeout=60") == 0
+    assert nbgrader(course, "generate_feedback", tp) == 0
+    return course
+
+
+@pytest.mark.slow
+def test_plain_nbgrader_grades_the_sample_class_as_it_says(tp, graded_sample_class):
+    scores = cell_scores(graded_sample_class, tp)
+    sample, points = sample_class(tp), test_cell_points(tp)
+    untouched = [s for s, answers in sample["STUDENTS"].items() if answers is None]
+    full = [s for s, answers in sample["STUDENTS"].items() if answers == {}]
+    assert untouched and full
+    for student in untouched:
+        assert set(scores[student].values()) == {0}, student
+    for student in full:
+        assert scores[student] == pytest.approx(points), student
+    for student, expected in sample["EXPECTED"].items():
+        assert scores[student] == pytest.approx({**points, **expected}), student
+    for student in sample["STUDENTS"]:
+        html = next((graded_sample_class / "feedback" / student / tp).glob("*.html")).read_text()
+        assert "BEGIN HIDDEN TESTS" not in html and "autograder" not in html and "BEGIN SOLUTION" not in html
