@@ -243,6 +243,8 @@ def _kind_of(value: Any) -> str:
 
 def describe(got: Any, want: Any) -> str:
     """French description of how `got` differs from `want`."""
+    if got is MISSING:
+        return "absent de ce que la fonction renvoie"
     if isinstance(want, torch.Tensor):
         if type(got) is not torch.Tensor:
             return f"un tenseur torch était attendu, obtenu {_kind_of(got)}"
@@ -413,6 +415,8 @@ def _diagnose(spec, unit: Unit, case: Case, got: Any, expected: tuple, own: Any)
                      if not close(g, w, case.dtype, spec.tolerance, o)), 0)
         return (f"`{unit.name}` incorrect après l'appel {step + 1} (essai : {case.label}) : "
                 f"{describe(got[step], want[step])}.")
+    if got is MISSING:
+        return f"`{unit.name}` absent de ce que la fonction renvoie (essai : {case.label})."
     return f"`{unit.name}` incorrect (essai : {case.label}) : {describe(got, want)}."
 
 

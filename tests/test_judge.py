@@ -1,0 +1,310 @@
+"""The machinery on synthetic specs: values beyond tensors, every kind of check, per-spec policy,
+stand-ins with their imports, and a float32 comparison that rejects no correct implementation."""
+
+import math
+import types
+
+import pytest
+import torch
+
+from autograder import checking, codec, probe
+from autograder.assignment import Assignment
+from autograder.codec import Seed
+from autograder.specs import (Case, Forbidden, FunctionSpec, Mistake, Policy, SequenceSpec, StatisticalSpec,
+                              VariablesSpec)
+from conftest import TPS, assignment
+
+
+def check(spec, namespace, seed=0, stand_ins=""):
+    cases = spec.cases(torch.Generator().manual_seed(seed))
+    facts = probe.observe(checking.request(spec, cases, stand_ins), namespace)
+    return checking.judge(spec, checking.observation(spec, cases, facts))
+
+
+def define(source, **extra):
+    namespace = {"torch": torch, "math": math, **extra}
+    exec(source, namespace)
+    return namespace
+
+
+# ---------------------------------------------------------------- values beyond tensors
+
+STATS = FunctionSpec(
+    name="stats", points=2, arguments=("x", "scale", "names"), outputs=("summary",),
+    cases=lambda g: [Case(label="float64", inputs={"x": torch.randn(5, 3, generator=g, dtype=torch.float64),
+                                                   "scale": 2.5, "names": ["a", "b"]})],
+    oracle=lambda a: ({"mean": float(a["x"].mean()) * a["scale"], "rows": [r.sum() for r in a["x"]],
+                       "names": tuple(a["names"]), "count": a["x"].numel()},),
+    mistakes=(Mistake(output='summary["mean"]', message="la moyenne n'est pas multipliée par scale.",
+                      predict=lambda a, e: float(a["x"].mean())),),
+)
+STATS_SOURCE = ("def stats(x, scale, names):\n"
+                "    return {'mean': x.mean().item() * scale, 'rows': list(x.sum(1)), 'names': tuple(names),"
+                " 'count': x.numel()}")
+
+
+def test_dicts_floats_lists_and_strings_are_compared_leaf_by_leaf():
+    assert check(STATS, define(STATS_SOURCE)).passed
+    wrong = STATS_SOURCE.replace(".item() * scale", ".item()")
+    result = check(STATS, define(wrong))
+    assert 0 < result.points < result.possible and "pas multipliée par scale" in result.report()
+    renamed = check(STATS, define(STATS_SOURCE.replace("'count'", "'n'")))
+    assert 'summary["count"]` absent' in renamed.report() and renamed.points == pytest.approx(2 * 8 / 9, abs=0.01)  # 9 leaves, 1 wrong
+
+
+def test_a_float_where_a_tensor_is_expected_is_named():
+    spec = FunctionSpec(name="total", points=1, arguments=("x",), outputs=("total",),
+                        cases=lambda g: [Case(label="float64", inputs={"x": torch.ones(3, dtype=torch.float64)})],
+                        oracle=lambda a: (a["x"].sum(),))
+    result = check(spec, define("def total(x):\n    return x.sum().item()"))
+    assert result.points == 0 and "un tenseur torch était attendu, obtenu un nombre (float)" in result.report()
+
+
+def test_codec_round_trips_plain_values_and_refuses_forgeries():
+    value = {"a": [1, 2.5, float("nan"), float("-inf"), None, True, "texte"], "t": (torch.arange(3),),
+             "g": Seed(7)}
+    back = codec.decode(codec.encode(value))
+    assert back["a"][:2] == [1, 2.5] and math.isnan(back["a"][2]) and back["a"][3] == -math.inf
+    assert back["a"][4:] == [None, True, "texte"] and torch.equal(back["t"][0], torch.arange(3))
+    assert back["g"] == Seed(7) and isinstance(codec.decode(codec.encode(Seed(7)), generators=True), torch.Generator)
+    assert isinstance(codec.decode(codec.encode(object())), codec.Foreign)
+    deep = []
+    for _ in range(20):
+        deep = [deep]
+    assert isinstance(codec.decode(codec.encode(deep)), list)  # cut at the depth limit, named only
+    forged = [{"list": [{"int": 1}], "length": 2}, {"int": 2 ** 70}, {"float": "1e999x"}, {"str": "x" * 10_000},
+              {"dict": [[1, {"none": True}]], "length": 1}, {"tensor": {"dtype": "float64", "shape": [1 << 23],
+                                                                          "data": ""}}, {"seed": -1}, "text", None]
+    for entry in forged:
+        with pytest.raises(ValueError):
+            codec.decode(entry)
+
+
+# ---------------------------------------------------------------- stand-ins and classes
+
+
+def test_stand_ins_carry_the_imports_of_the_reference(tmp_path, monkeypatch):
+    package = tmp_path / "synthetic_ref"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "reference.py").write_text(
+        "import math\nimport torch.nn.functional as F\n\n\ndef scaled(x):\n    return F.relu(x) * math.pi\n\n\n"
+        "def twice(x):\n    return 2 * scaled(x)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import importlib
+    reference = importlib.import_module("synthetic_ref.reference")
+    spec = FunctionSpec(name="twice", points=1, arguments=("x",), outputs=("y",),
+                        cases=lambda g: [Case(label="float64", inputs={"x": torch.randn(4, generator=g,
+                                                                                        dtype=torch.float64)})],
+                        oracle=lambda a: (2 * math.pi * torch.relu(a["x"]),))
+    graded = Assignment(reference=reference, specs=[spec])
+    assert graded.callees("twice") == ["scaled"] and "import math" in graded.stand_in_source("twice")
+    student = define("def scaled(x):\n    raise RuntimeError('pas la mienne')\n\ndef twice(x):\n    return 2 * scaled(x)")
+    assert graded.check("twice", student).passed  # the reference `scaled`, with its imports, stood in
+
+
+def test_loops_are_seen_in_the_methods_of_a_class():
+    class Looping:
+        def forward(self, x):
+            return [v for v in x]
+
+    class Flat:
+        def forward(self, x):
+            return x * 2
+
+        @property
+        def size(self):
+            return 1
+    assert probe.has_python_loop(Looping) and not probe.has_python_loop(Flat)
+
+    def while_loop(x):
+        while x:
+            x -= 1
+    assert probe.has_python_loop(while_loop) and not probe.has_python_loop(lambda x: (x ** 2).sum())
+
+
+# ---------------------------------------------------------------- policy
+
+
+def _softmax_spec(policy):
+    return FunctionSpec(name="probas", points=1, arguments=("s",), outputs=("p",), policy=policy,
+                        cases=lambda g: [Case(label="float64", inputs={"s": torch.randn(3, 4, generator=g,
+                                                                                        dtype=torch.float64)})],
+                        oracle=lambda a: (torch.softmax(a["s"], 1),))
+
+
+def test_forbidden_calls_give_zero_with_the_tps_message_and_others_stay_allowed():
+    policy = Policy(forbidden=(Forbidden(pattern="op:softmax", message="softmax interdit ici"),
+                               Forbidden(pattern="module:torch.optim", message="optim interdit")))
+    spec = _softmax_spec(policy)
+    assert check(spec, define("def probas(s):\n    return torch.softmax(s, 1)")).report().count("softmax interdit") == 1
+    assert "softmax interdit" in check(spec, define("def probas(s):\n    return s.softmax(dim=1)")).report()
+    assert "softmax interdit" in check(spec, define(
+        "import torch.nn.functional as F\ndef probas(s):\n    return F.softmax(s, dim=1)")).report()
+    assert check(spec, define("def probas(s):\n    return torch.exp(s - torch.logsumexp(s, 1, keepdim=True))")).passed
+    sneaky = ("def probas(s):\n    torch.optim.SGD([torch.zeros(1)], lr=0.1)\n"
+              "    return torch.exp(s) / torch.exp(s).sum(1, keepdim=True)")
+    assert "optim interdit" in check(spec, define(sneaky)).report()
+
+
+def test_loop_policy_allowed_penalised_or_forbidden():
+    looping = "def probas(s):\n    return torch.stack([torch.exp(r) / torch.exp(r).sum() for r in s])"
+    assert check(_softmax_spec(Policy(loops="allowed")), define(looping)).passed
+    penalised = check(_softmax_spec(Policy(loops="penalised", loop_penalty=0.5, loop_message="boucle !")),
+                      define(looping))
+    assert penalised.points == 0.5 and "boucle !" in penalised.report()
+    forbidden = check(_softmax_spec(Policy(loops="forbidden", loop_message="pas de boucle")), define(looping))
+    assert forbidden.points == 0 and "pas de boucle" in forbidden.report()
+
+
+def test_autograd_may_be_allowed_by_a_spec():
+    source = ("def probas(s):\n    x = s.clone().requires_grad_()\n    p = torch.exp(x) / torch.exp(x).sum(1, keepdim=True)\n"
+              "    return p.detach()")
+    assert check(_softmax_spec(Policy(autograd="allowed")), define(source)).passed
+    refused = check(_softmax_spec(Policy(autograd_message="autograd refusé")), define(source))
+    assert refused.points == 0 and "autograd refusé" in refused.report()
+
+
+# ---------------------------------------------------------------- kinds
+
+
+COUNTER = SequenceSpec(
+    name="step", points=1, arguments=("state", "increment"), state=("state",), compared=("state",),
+    cases=lambda g: [Case(label="float64", inputs={"state": {"total": torch.zeros(2, dtype=torch.float64)},
+                                                    "steps": [{"increment": float(i)} for i in range(1, 4)]})],
+    oracle=lambda a: ([{"total": torch.full((2,), float(sum(range(1, k + 1))), dtype=torch.float64)}
+                       for k in range(1, 4)],),
+)
+
+
+def test_a_sequence_keeps_its_state_between_calls_and_names_the_call_that_went_wrong():
+    assert check(COUNTER, define("def step(state, increment):\n    state['total'] += increment")).passed
+    reset = check(COUNTER, define("def step(state, increment):\n    state['total'] = torch.zeros(2, dtype=torch.float64)"
+                                  " + increment"))
+    assert reset.points == 0 and "après l'appel 2" in reset.report()
+
+
+GAUSS = StatisticalSpec(
+    name="draw", points=1, arguments=("n", "generator"), false_rejection=2e-9,
+    cases=lambda g: [Case(label="n = 4000", inputs={"n": 4000, "generator": Seed(int(torch.randint(0, 2 ** 62, (),
+                                                                                                  generator=g)))})],
+    properties=lambda a, x: [] if isinstance(x, torch.Tensor) and x.shape == (a["n"],)
+    and abs(x.mean().item()) < 6 / math.sqrt(a["n"]) else ["moyenne non nulle"],
+)
+
+
+def test_a_statistical_check_requires_the_generator_it_passes():
+    assert check(GAUSS, define("def draw(n, generator):\n    return torch.randn(n, generator=generator)")).passed
+    global_rng = check(GAUSS, define("def draw(n, generator):\n    return torch.randn(n)"))
+    assert global_rng.points == 0 and "même graine" in global_rng.report()
+    fixed = check(GAUSS, define("def draw(n, generator):\n    return torch.randn(n, generator=torch.Generator()"
+                                ".manual_seed(0))"))
+    assert fixed.points == 0 and "ne change pas quand la graine" in fixed.report()
+    biased = check(GAUSS, define("def draw(n, generator):\n    return torch.randn(n, generator=generator) + 1"))
+    assert biased.points == 0 and "moyenne non nulle" in biased.report()
+
+
+def test_variables_are_judged_by_the_tp_from_what_the_kernel_left():
+    spec = VariablesSpec(name="training", label="entraînement", points=2, variables=("params", "accuracy"),
+                         judge=lambda v: (1.0, ["ok"]) if isinstance(v["params"], dict) and v["accuracy"] == 0.5
+                         else (0.0, ["non"]))
+    ok = probe.observe(checking.request(spec, []), {"params": {"w": torch.ones(2)}, "accuracy": 0.5})
+    assert checking.judge_variables(spec, ok).points == 2
+    assert checking.judge_variables(spec, probe.observe(checking.request(spec, []), {})).points == 0
+
+
+# ---------------------------------------------------------------- float32 without false rejections
+
+
+def _reference_outputs(spec, fn, case):
+    inputs = checking._copy(case.inputs)
+    if isinstance(spec, SequenceSpec):
+        state = {k: inputs[k] for k in spec.state}
+        trajectory = []
+        for step in inputs["steps"]:
+            fn(*({**state, **step}[name] for name in spec.arguments))
+            trajectory.append(checking._copy(state[spec.compared[0]]))
+        return (trajectory,)
+    out = fn(*(inputs[name] for name in spec.arguments))
+    return out if len(spec.outputs) > 1 else (out,)
+
+
+def _float32_rejections(spec, fn, seeds):
+    cases = [c for seed in seeds for c in spec.cases(torch.Generator().manual_seed(seed)) if c.dtype == torch.float32]
+    rejected = 0
+    for case in cases:
+        expected, own = checking._oracle(spec, case)
+        got = _reference_outputs(spec, fn, case)
+        for unit in checking.units(spec, expected):
+            o = checking.unit_value(spec, own, unit) if own else None
+            if not checking.close(checking.unit_value(spec, got, unit), checking.unit_value(spec, expected, unit),
+                                  case.dtype, spec.tolerance, o):
+                rejected += 1
+    return len(cases), rejected
+
+
+FLOAT32_SPECS = [(tp, name) for tp in TPS for name, spec in assignment(tp).specs.items()
+                 if isinstance(spec, (FunctionSpec, SequenceSpec)) and not getattr(spec, "accumulates", ())
+                 and any(c.dtype == torch.float32 for c in spec.cases(torch.Generator().manual_seed(0)))]
+
+
+@pytest.mark.parametrize("tp,name", FLOAT32_SPECS, ids=[f"{tp}-{name}" for tp, name in FLOAT32_SPECS])
+def test_the_reference_in_float32_is_never_rejected_over_500_random_cases(tp, name):
+    graded = assignment(tp)
+    spec, fn = graded.specs[name], getattr(graded.reference, name)
+    with torch.no_grad():
+        count, rejected = _float32_rejections(spec, fn, range(1000, 1500))
+    assert count >= 500 and rejected == 0, f"{rejected} of {count}"
+
+
+def _batch_norm_spec(std, tolerance=None):
+    """Normalise each column of inputs of mean 10 and standard deviation `std` (cancellation in float32)."""
+    extra = {} if tolerance is None else {"tolerance": tolerance}
+    return FunctionSpec(
+        name="normalise", points=1, arguments=("x",), outputs=("y",), **extra,
+        cases=lambda g: [Case(label="float32, moyenne 10", dtype=torch.float32,
+                              inputs={"x": (10 + std * torch.randn(32, 4, generator=g, dtype=torch.float64)).float()})],
+        oracle=lambda a: ((a["x"] - a["x"].mean(0)) / torch.sqrt(a["x"].var(0, unbiased=False) + 1e-5),))
+
+
+ONE_PASS = ("def normalise(x):\n    m = x.mean(0)\n    v = (x * x).mean(0) - m * m\n"
+            "    return (x - m) / torch.sqrt(v + 1e-5)")
+TWO_PASS = "def normalise(x):\n    c = x - x.mean(0)\n    return c / torch.sqrt((c * c).mean(0) + 1e-5)"
+
+
+def test_batch_norm_like_float32_code_is_accepted_where_a_per_element_tolerance_rejects_it():
+    from autograder.specs import Tolerance
+    strict = Tolerance(norm_rtol32=0.0, oracle_factor=0.0)  # the comparison this kit used before
+    two_pass = define(TWO_PASS)["normalise"]
+    assert _float32_rejections(_batch_norm_spec(0.1), two_pass, range(500)) == (500, 0)
+    assert _float32_rejections(_batch_norm_spec(0.1, strict), two_pass, range(500))[1] > 0
+    # E[x²] − E[x]² loses digits to cancellation, but at a spread of 1 it is as good as float32 allows
+    assert _float32_rejections(_batch_norm_spec(1.0), define(ONE_PASS)["normalise"], range(500)) == (500, 0)
+    wrong = define(TWO_PASS.replace("+ 1e-5", "+ 1e-1"))["normalise"]  # a wrong epsilon still fails
+    assert _float32_rejections(_batch_norm_spec(1.0), wrong, range(50))[1] == 50
+
+
+def test_a_statistical_check_false_rejection_rate_is_below_one_in_a_million():
+    for tp in TPS:
+        for spec in assignment(tp).specs.values():
+            if isinstance(spec, StatisticalSpec):
+                assert spec.false_rejection < 1e-6, (tp, spec.name)
+
+
+@pytest.mark.parametrize("tp,name", [(tp, n) for tp in TPS for n, s in assignment(tp).specs.items()
+                                     if isinstance(s, StatisticalSpec)])
+def test_a_thousand_draws_of_the_reference_are_all_accepted(tp, name):
+    graded = assignment(tp)
+    spec, fn = graded.specs[name], getattr(graded.reference, name)
+    rejected = 0
+    for seed in range(1000):
+        for case in spec.cases(torch.Generator().manual_seed(seed)):
+            inputs = codec.decode_inputs(codec.encode_inputs(case.inputs))
+            rejected += bool(spec.properties(case.inputs, fn(*(inputs[a] for a in spec.arguments))))
+    assert rejected == 0
+
+
+def test_synthetic_specs_do_not_leak_reference_functions():
+    import gc
+    check(STATS, define(STATS_SOURCE), stand_ins="def helper():\n    return 1\n")
+    assert not [o for o in gc.get_objects() if type(o) is types.FunctionType and o.__code__.co_filename == "<reference>"]
