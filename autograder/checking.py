@@ -437,11 +437,11 @@ def _refusal(spec: Spec, obs: Observation) -> str | None:
     if tampered:
         return ("la fonction a contourné la vérification (" + ", ".join(tampered)
                 + " pendant son exécution) : aucun point n'est attribué.")
+    forbidden = next((m for call in calls for m in call.forbidden), None)
+    if forbidden:  # the more specific refusal: it names the call
+        return forbidden
     if spec.policy.autograd == "forbidden" and any(call.autograd for call in calls):
         return spec.policy.autograd_message
-    forbidden = next((m for call in calls for m in call.forbidden), None)
-    if forbidden:
-        return forbidden
     if obs.has_loop and spec.policy.loops == "forbidden":
         return spec.policy.loop_message
     returned = [call.output for call in calls] + [v for call in calls for v in call.after.values()]

@@ -134,7 +134,7 @@ def function_stats(graded: list[StudentOutcome]) -> list[FunctionStats]:
 # ------------------------------------------------------------------ HTML
 
 
-def _text(message: str) -> str:
+def message_html(message: str) -> str:
     """Escaped HTML, with `code` in backticks shown as code."""
     return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(message))
 
@@ -146,11 +146,11 @@ def _figure(fig) -> str:
     return f'<img alt="figure" src="data:image/png;base64,{base64.b64encode(buffer.getvalue()).decode()}">'
 
 
-def _distribution(autos: list[float], auto_max: float) -> list[str]:
+def _distribution(autos: list[float], auto_max: float, title: str = "Distribution des notes") -> list[str]:
     """Mean, median, extremes and the histogram of the automatic scores."""
     fig, ax = plt.subplots(figsize=(6, 3))
     ax.hist(autos, bins=min(20, max(5, len(set(autos)))), range=(0, auto_max), color="#4477aa")
-    ax.set(xlabel=f"note automatique (/{auto_max:g})", ylabel="copies", title="Distribution des notes")
+    ax.set(xlabel=f"note automatique (/{auto_max:g})", ylabel="copies", title=title)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     return [f"<p>Note automatique sur {auto_max:g} : moyenne {statistics.mean(autos):.2f}, "
             f"médiane {statistics.median(autos):g}, min {min(autos):g}, max {max(autos):g}.</p>", _figure(fig)]
@@ -163,13 +163,16 @@ def _success_chart(stats: list[FunctionStats]) -> str:
     return _figure(fig)
 
 
+def _function_row(s: FunctionStats) -> str:
+    messages = "".join(f"<li>{message_html(m)} <b>({n})</b></li>" for m, n in s.messages.most_common(5))
+    return (f"<tr><td>{html.escape(s.name)}</td><td>{s.rate:.0%}</td><td>{s.mean:.2f} / {s.max_score:g}</td>"
+            f"<td><ul>{messages}</ul></td></tr>")
+
+
 def _function_table(stats: list[FunctionStats]) -> str:
-    rows = "".join(
-        f"<tr><td>{html.escape(s.name)}</td><td>{s.rate:.0%}</td><td>{s.mean:.2f} / {s.max_score:g}</td><td><ul>"
-        + "".join(f"<li>{_text(m)} <b>({n})</b></li>" for m, n in s.messages.most_common(5)) + "</ul></td></tr>"
-        for s in stats)
     return ("<table><tr><th>fonction</th><th>réussite</th><th>moyenne</th>"
-            f"<th>messages les plus fréquents (nombre de copies)</th></tr>{rows}</table>")
+            "<th>messages les plus fréquents (nombre de copies)</th></tr>"
+            + "".join(_function_row(s) for s in stats) + "</table>")
 
 
 def _page(title: str, parts: list[str]) -> str:
@@ -253,7 +256,8 @@ def _assignment_section(course: Path, db_url: str, assignment: str) -> list[str]
         return parts + ["<p>Aucune copie notée.</p>"]
     stats = function_stats(graded)
     parts.append(f"<p>{len(graded)} copies notées.</p>")
-    parts += _distribution([_auto(o) for o in graded], sum(s.max_score for s in stats))
+    parts += _distribution([_auto(o) for o in graded], sum(s.max_score for s in stats),
+                           f"Distribution des notes — {assignment}")
     hardest = sorted((s for s in stats if s.rate < 1), key=lambda s: (s.rate, s.mean / s.max_score))[:HARDEST]
     parts.append("<h3>Fonctions les plus difficiles</h3>")
     if not hardest:

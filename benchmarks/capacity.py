@@ -3,7 +3,7 @@
 Measured here, on this machine, and written to benchmarks/results/capacity.json:
 
   (a) a student's server
-      * the kernel of a student working through TP 9, in a plain `python3` kernel (no
+      * the kernel of a student working through a TP, in a plain `python3` kernel (no
         sandbox), the notebook run top to bottom in a temporary copy: its RSS and PSS
         (from /proc/PID/smaps_rollup) sampled during the run, the peak RSS (the kernel's
         VmHWM), the peak PSS, and the RSS once every cell has run (the state it keeps);
@@ -12,7 +12,7 @@ Measured here, on this machine, and written to benchmarks/results/capacity.json:
         reference answers, as the sample class's `alice`);
       * an idle JupyterLab server process (`jupyter lab`, no kernel), a few seconds after
         it answers, once /lab has been served;
-  (b) grading: `autograder grade tp09 --force --jobs N` on the typical class of
+  (b) grading: `autograder grade TP --force --jobs N` on the typical class of
       benchmarks/class_grading.py (its helpers build the class and reset it between runs):
       wall seconds and core-seconds (user + system CPU of the whole grading process tree:
       each process's CPU time, sampled every 0.25 s, summed; a slight underestimate, and
@@ -22,7 +22,10 @@ Measured here, on this machine, and written to benchmarks/results/capacity.json:
 Every measure is repeated --repeat times (interleaved); the JSON keeps every run and the
 medians.
 
-    .venv/bin/python benchmarks/capacity.py [--repeat 3] [--submissions 24] [--jobs 1 2] [--skip-grading]
+    .venv/bin/python benchmarks/capacity.py [--assignment TP] [--repeat 3] [--submissions 24] [--jobs 1 2]
+                                            [--skip-grading]
+
+--assignment defaults to the course's first TP (`autograder.course.assignments`).
 """
 
 from __future__ import annotations
@@ -51,11 +54,10 @@ from nbclient import NotebookClient
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import class_grading  # noqa: E402 - the class-grading benchmark's helpers, reused as they are
 
+from autograder.course import assignments  # noqa: E402
 from autograder.submissions import fill, solutions  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
-SOURCE = sorted((REPO / "source" / "tp09").glob("*.ipynb"))[0]
-RELEASE = REPO / "release" / "tp09" / SOURCE.name
 MIB = 1024 * 1024
 
 
@@ -182,10 +184,15 @@ def start_time(pid: int) -> float:
 # ------------------------------------------------------------------ (a) a student's server
 
 
-def student_copy():
+def source_notebook(assignment: str) -> Path:
+    return sorted((REPO / "source" / assignment).glob("*.ipynb"))[0]
+
+
+def student_copy(assignment: str):
     """The release notebook filled with the reference answers: what a student who finished runs."""
-    source = nbformat.read(SOURCE, as_version=4)
-    return fill(nbformat.read(RELEASE, as_version=4), solutions(source))
+    path = source_notebook(assignment)
+    release = REPO / "release" / assignment / path.name
+    return fill(nbformat.read(release, as_version=4), solutions(nbformat.read(path, as_version=4)))
 
 
 def kernel_run(nb, workdir: Path) -> dict:
@@ -265,16 +272,17 @@ def jupyterlab_idle(workdir: Path, settle: float = 3.0) -> dict:
             server.wait()
 
 
-def measure_student(repeat: int) -> dict:
-    notebooks = {"source notebook (solutions + hidden checks)": nbformat.read(SOURCE, as_version=4),
-                 "student's finished copy (release + reference answers)": student_copy()}
+def measure_student(repeat: int, assignment: str) -> dict:
+    source = source_notebook(assignment)
+    notebooks = {"source notebook (solutions + hidden checks)": nbformat.read(source, as_version=4),
+                 "student's finished copy (release + reference answers)": student_copy(assignment)}
     runs: dict[str, list[dict]] = {name: [] for name in notebooks}
     lab: list[dict] = []
     for _ in range(repeat):
         for name, nb in notebooks.items():
             with tempfile.TemporaryDirectory() as tmp:  # a fresh copy of the TP folder each time
-                shutil.copytree(SOURCE.parent, Path(tmp) / "tp09")
-                run = kernel_run(nb, Path(tmp) / "tp09")
+                shutil.copytree(source.parent, Path(tmp) / assignment)
+                run = kernel_run(nb, Path(tmp) / assignment)
             runs[name].append(run)
             print(f"  kernel, {name:55} peak RSS {run['peak_rss_mib']:6.0f} MiB  peak PSS {run['peak_pss_mib']:6.0f} MiB"
                   f"  after {run['after_run_rss_mib']:6.0f} MiB  ({run['seconds']:.1f} s)", flush=True)
@@ -296,24 +304,24 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def measure_grading(repeat: int, submissions: int, jobs_list: list[int]) -> dict:
+def measure_grading(repeat: int, submissions: int, jobs_list: list[int], assignment: str) -> dict:
     autograder = str(Path(sys.executable).parent / "autograder")
     runs: dict[str, list[dict]] = {f"--jobs {jobs}": [] for jobs in jobs_list}
     with tempfile.TemporaryDirectory() as tmp:
         course = Path(tmp) / "course"
         print(f"  building a typical class of {submissions} submissions …", flush=True)
-        class_grading.make_class(course, submissions, "typical")
+        class_grading.make_class(course, submissions, "typical", assignment)
         for _ in range(repeat):
             for jobs in jobs_list:
                 class_grading.reset(course)
                 reaped = children_cpu()
                 # the grader is this process's only child meanwhile: sample the tree below us
                 with Sampler(os.getpid(), 0.25, include_root=False) as sampler:
-                    seconds = class_grading.timed([autograder, "grade", "tp09", "--force", "--jobs", str(jobs)],
-                                                  course)
+                    seconds = class_grading.timed([autograder, "grade", assignment, "--force", "--jobs",
+                                                   str(jobs)], course)
                 reaped = children_cpu() - reaped
                 cpu = max(sampler.cpu_seconds, reaped)
-                graded = len(class_grading.scores(course))
+                graded = len(class_grading.scores(course, assignment))
                 run = {"wall_s": seconds, "core_s": cpu, "core_s_sampled": sampler.cpu_seconds,
                        "core_s_reaped_children": reaped, "graded": graded,
                        "wall_s_per_submission": seconds / submissions, "core_s_per_submission": cpu / submissions,
@@ -325,7 +333,8 @@ def measure_grading(repeat: int, submissions: int, jobs_list: list[int]) -> dict
                       f"PSS {run['peak_tree_pss_mib']:5.0f} MiB", flush=True)
     medians = {name: {key: statistics.median(r[key] for r in values) for key in values[0]}
                for name, values in runs.items()}
-    return {"submissions": submissions, "class": "typical", "runs": runs, "medians": medians}
+    return {"assignment": assignment, "submissions": submissions, "class": "typical", "runs": runs,
+            "medians": medians}
 
 
 # ------------------------------------------------------------------ report
@@ -334,7 +343,7 @@ def measure_grading(repeat: int, submissions: int, jobs_list: list[int]) -> dict
 def table(results: dict) -> str:
     lines = []
     student = results["student"]["medians"]
-    lines.append(f"Student side, medians of {results['repeat']} runs (MiB):")
+    lines.append(f"Student side ({results['assignment']}), medians of {results['repeat']} runs (MiB):")
     lines.append(f"  {'':55} {'start':>6} {'peak RSS':>9} {'peak PSS':>9} {'RSS after':>10} {'run s':>6}")
     for name, m in student.items():
         if "peak_rss_mib" in m:
@@ -356,6 +365,7 @@ def table(results: dict) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--assignment", default=assignments(REPO)[0], help="default: the course's first TP")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--grading-repeat", type=int, default=None, help="default: --repeat")
     parser.add_argument("--submissions", type=int, default=24)
@@ -368,13 +378,13 @@ def main() -> None:
                "machine": {"cores": os.cpu_count(), "memory_gib": round(os.sysconf("SC_PAGE_SIZE")
                                                                       * os.sysconf("SC_PHYS_PAGES") / 1024**3, 1),
                            "platform": platform.platform(), "python": platform.python_version()},
-               "repeat": args.repeat}
+               "assignment": args.assignment, "repeat": args.repeat}
     print("(a) a student's server", flush=True)
-    results["student"] = measure_student(args.repeat)
+    results["student"] = measure_student(args.repeat, args.assignment)
     if not args.skip_grading:
         results["grading_repeat"] = args.grading_repeat or args.repeat
         print("(b) grading", flush=True)
-        results["grading"] = measure_grading(results["grading_repeat"], args.submissions, args.jobs)
+        results["grading"] = measure_grading(results["grading_repeat"], args.submissions, args.jobs, args.assignment)
     results["benchmark_seconds"] = time.perf_counter() - start
     print("\n" + table(results))
     print(f"\n(benchmark took {results['benchmark_seconds'] / 60:.1f} min)")

@@ -1,4 +1,4 @@
-"""Grading a class of TP 9: plain sequential `nbgrader autograde` against `autograder grade`.
+"""Grading a class of one TP: plain sequential `nbgrader autograde` against `autograder grade`.
 
 Builds one course with N submissions (the sample class, repeated), then, in one run
 and alternately, grades it R times with each command from scratch (gradebook and
@@ -6,14 +6,16 @@ autograded/ removed), checks that both give identical scores cell by cell, and p
 medians and their ratio. `autograder grade` also writes feedback, the CSV exports and
 the class report; the baseline only autogrades.
 
-    .venv/bin/python benchmarks/class_grading.py [--class typical|sample] [--submissions 24] [--repeat 3] [--jobs 2 3]
+    .venv/bin/python benchmarks/class_grading.py [--assignment TP] [--class typical|sample] [--submissions 24]
+                                                 [--repeat 3] [--jobs 2 3]
+
+--assignment defaults to the course's first TP (`autograder.course.assignments`).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import runpy
 import shutil
 import statistics
 import subprocess
@@ -24,29 +26,35 @@ from pathlib import Path
 
 from nbgrader.api import Gradebook
 
-from autograder.demo import hand_in, nbgrader, prepare_course
+from autograder import gradebook
+from autograder.course import assignments
+from autograder.demo import hand_in, nbgrader, prepare_course, sample_class
 from autograder.grading import db_url
 from autograder.release import environment
 
 REPO = Path(__file__).resolve().parent.parent
 
 
-# damien's `sigma` loops over the 1437 rows of every batch: his training alone takes ~20 s,
-# whatever the grader. The "typical" class keeps his other mistakes and loops over the 10
-# output columns of `dloss` instead, so that, as in the class-grading issue, each copy's own
-# computation stays around a second.
-CHEAP_LOOP = {"sigma": "def sigma(x):\n    return torch.tanh(x)\n",
-              "dloss": "def dloss(v, t):\n    return torch.stack([v[..., j] - t[..., j] for j in range(v.shape[-1])], -1)\n"}
+# The "typical" class is the sample class, with answers changed where a sample copy computes
+# far longer than a student's would. In TP 9, damien's `sigma` loops over the 1437 rows of every
+# batch: his training alone takes ~20 s, whatever the grader; his typical copy keeps his other
+# mistakes and loops over the 10 output columns of `dloss` instead, so that, as in the
+# class-grading issue, each copy's own computation stays around a second.
+TYPICAL = {"tp09": {"damien": {
+    "sigma": "def sigma(x):\n    return torch.tanh(x)\n",
+    "dloss": "def dloss(v, t):\n    return torch.stack([v[..., j] - t[..., j] for j in range(v.shape[-1])], -1)\n"}}}
 
 
-def make_class(course: Path, n: int, kind: str) -> None:
-    prepare_course(course, "tp09")
-    nbgrader(course, "generate_assignment", "tp09", "--force")
-    sample = runpy.run_path(str(REPO / "samples" / "tp09" / "students.py"))["STUDENTS"]
+def make_class(course: Path, n: int, kind: str, assignment: str) -> None:
+    prepare_course(course, assignment)
+    nbgrader(course, "generate_assignment", assignment, "--force")
+    sample = sample_class(assignment)
+    if sample is None:
+        raise SystemExit(f"{assignment} has no sample class (samples/{assignment}/students.py)")
     if kind == "typical":
-        sample["damien"] = {**sample["damien"], **CHEAP_LOOP}
+        sample.update({s: {**sample[s], **answers} for s, answers in TYPICAL.get(assignment, {}).items()})
     names = list(sample)
-    hand_in(course, "tp09", {f"s{i:03d}_{names[i % len(names)]}": sample[names[i % len(names)]] for i in range(n)})
+    hand_in(course, assignment, {f"s{i:03d}_{names[i % len(names)]}": sample[names[i % len(names)]] for i in range(n)})
 
 
 def reset(course: Path) -> None:
@@ -58,10 +66,8 @@ def reset(course: Path) -> None:
             gb.remove_student(student.id)
 
 
-def scores(course: Path) -> dict[str, dict[str, float]]:
-    with Gradebook(db_url(course)) as gb:
-        return {s.id: {g.name: g.score for sub in [gb.find_submission("tp09", s.id)] for nb in sub.notebooks
-                       for g in nb.grades} for s in gb.students}
+def scores(course: Path, assignment: str) -> dict[str, dict[str, float]]:
+    return gradebook.cell_scores(db_url(course), assignment, "all")
 
 
 def timed(command: list[str], course: Path) -> float:
@@ -73,6 +79,7 @@ def timed(command: list[str], course: Path) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--assignment", default=assignments(REPO)[0], help="default: the course's first TP")
     parser.add_argument("--submissions", type=int, default=24)
     parser.add_argument("--class", dest="kind", choices=("typical", "sample"), default="typical",
                         help="typical: each copy computes ~1 s; sample: the sample class as is")
@@ -83,10 +90,10 @@ def main() -> None:
                         help="also time both commands without the sandbox, to see what it costs")
     args = parser.parse_args()
     bin_dir = Path(sys.executable).parent
-    nbgrader_command = [sys.executable, "-m", "nbgrader", "autograde", "tp09", "--force"]
+    nbgrader_command = [sys.executable, "-m", "nbgrader", "autograde", args.assignment, "--force"]
     commands = {"nbgrader autograde (sequential)": nbgrader_command}
     for jobs in args.jobs:
-        commands[f"autograder grade --jobs {jobs}"] = [str(bin_dir / "autograder"), "grade", "tp09", "--force",
+        commands[f"autograder grade --jobs {jobs}"] = [str(bin_dir / "autograder"), "grade", args.assignment, "--force",
                                                       "--jobs", str(jobs)]
     if args.unsafe_too:
         commands["nbgrader autograde, no sandbox"] = [*nbgrader_command, "--SandboxProvisioner.unsafe=True"]
@@ -97,25 +104,26 @@ def main() -> None:
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
         course = Path(tmp) / "course"
-        make_class(course, args.submissions, args.kind)
+        make_class(course, args.submissions, args.kind, args.assignment)
         for _ in range(args.repeat):
             for name, command in commands.items():
                 reset(course)
                 seconds = timed(command, course)
                 times[name].append(seconds)
-                results[name] = scores(course)
+                results[name] = scores(course, args.assignment)
                 print(f"{name:36} {seconds:7.1f} s", flush=True)
     baseline, *ours = commands
     identical = all(results[baseline] == results[o] for o in ours) and len(results[baseline]) == args.submissions
     medians = {name: statistics.median(values) for name, values in times.items()}
-    print(f"\n{args.submissions} submissions ({args.kind} class), medians of {args.repeat} runs:")
+    print(f"\n{args.assignment}, {args.submissions} submissions ({args.kind} class), medians of {args.repeat} runs:")
     for name, value in medians.items():
         speedup = medians[baseline] / value
         print(f"  {name:36} {value:7.1f} s  ({value / args.submissions:.2f} s per submission)  {speedup:.1f}×")
     print(f"  identical scores, cell by cell: {identical}")
     out = args.out or REPO / "benchmarks" / "results" / f"class_grading_{args.kind}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"runs": times, "medians": medians, "identical_scores": identical}, indent=2))
+    out.write_text(json.dumps({"assignment": args.assignment, "runs": times, "medians": medians,
+                               "identical_scores": identical}, indent=2))
 
 
 if __name__ == "__main__":

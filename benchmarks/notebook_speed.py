@@ -1,4 +1,4 @@
-"""How long TP 9 takes to run top to bottom, alone and beside a busy process.
+"""How long a TP's notebook takes to run top to bottom, alone and beside a busy process.
 
 Side by side in one run, on the same machine:
   * "course"   — the source notebook as shipped (torch limited to one thread);
@@ -8,7 +8,9 @@ Each is timed alone and while another process keeps one core busy (a shared
 JupyterHub node, a parallel grader). Wall-clock time of a whole run through
 nbclient, kernel start included; medians of --repeat runs.
 
-    .venv/bin/python benchmarks/notebook_speed.py [--repeat 3]
+    .venv/bin/python benchmarks/notebook_speed.py [--assignment TP] [--repeat 3]
+
+--assignment defaults to the course's first TP (`autograder.course.assignments`).
 """
 
 from __future__ import annotations
@@ -26,13 +28,18 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
+from autograder.course import assignments
+
 REPO = Path(__file__).resolve().parent.parent
-NOTEBOOK = REPO / "source" / "tp09" / "tp09_mlp_sans_autograd.ipynb"
 SINGLE_THREAD = "torch.set_num_threads(1)"
 
 
-def variant(name: str):
-    nb = nbformat.read(NOTEBOOK, as_version=4)
+def source_notebook(assignment: str) -> Path:
+    return sorted((REPO / "source" / assignment).glob("*.ipynb"))[0]
+
+
+def variant(notebook: Path, name: str):
+    nb = nbformat.read(notebook, as_version=4)
     if name == "baseline":
         cells = [c for c in nb.cells if SINGLE_THREAD in c.source]
         assert len(cells) == 1, "the notebook should set the thread count once"
@@ -61,28 +68,30 @@ def busy_process(active: bool):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--assignment", default=assignments(REPO)[0], help="default: the course's first TP")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "notebook_speed.json")
     args = parser.parse_args()
+    notebook = source_notebook(args.assignment)
     times: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as workdir:
         for _ in range(args.repeat):  # interleaved, so that machine noise hits every variant alike
             for name in ("course", "baseline"):
                 for busy in (False, True):
                     with busy_process(busy):
-                        seconds = run_once(variant(name), workdir)
+                        seconds = run_once(variant(notebook, name), workdir)
                     key = f"{name}, {'beside a busy process' if busy else 'alone'}"
                     times.setdefault(key, []).append(seconds)
                     print(f"{key:40} {seconds:6.1f} s", flush=True)
     medians = {k: statistics.median(v) for k, v in times.items()}
-    print("\nmedian wall time of a whole run (kernel start included):")
+    print(f"\n{notebook.name}: median wall time of a whole run (kernel start included):")
     for key, value in medians.items():
         print(f"  {key:40} {value:6.1f} s")
     for busy in ("alone", "beside a busy process"):
         ratio = medians[f"baseline, {busy}"] / medians[f"course, {busy}"]
         print(f"  baseline / course, {busy:24} {ratio:6.1f}×")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"runs": times, "medians": medians}, indent=2))
+    args.out.write_text(json.dumps({"assignment": args.assignment, "runs": times, "medians": medians}, indent=2))
 
 
 if __name__ == "__main__":
