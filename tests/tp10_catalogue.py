@@ -29,6 +29,9 @@ WRONG = [
     ("relu", code("relu", "x[x < 0] = 0", "return x"), "modifie en place son entrée `x`"),
     ("relu", code("relu", "return x.clamp(min=0).tolist()"), "un tenseur torch était attendu"),
     ("relu", code("relu", "return torch.abs(x)"), "valeurs fausses"),
+    ("relu", code("relu", "return F.relu(x)"), "`torch.relu` (ou F.relu, torch.threshold) fait le travail"),
+    ("relu", code("relu", "return torch.relu(x)"), "`torch.relu` (ou F.relu, torch.threshold) fait le travail"),
+    ("relu", code("relu", "return x.relu()"), "fait le travail de l'exercice"),
     # ---- drelu
     ("drelu", code("drelu", "return (x >= 0).to(x.dtype)"), "en 0, la dérivée de ReLU vaut 0"),
     ("drelu", code("drelu", "return torch.heaviside(x, torch.ones_like(x))"), "en 0, la dérivée de ReLU vaut 0"),
@@ -203,8 +206,6 @@ CORRECT = [
     ("relu", code("relu", "return torch.where(x > 0, x, torch.zeros_like(x))")),
     ("relu", code("relu", "return x * (x > 0)")),
     ("relu", code("relu", "return torch.maximum(x, torch.zeros_like(x))")),
-    ("relu", code("relu", "return F.relu(x)")),
-    ("relu", code("relu", "return torch.relu(x)")),
     ("relu", code("relu", "return (x + x.abs()) / 2")),
     ("relu", code("relu", "return torch.max(x, torch.tensor(0.0, dtype=x.dtype))")),
     # ---- drelu

@@ -6,7 +6,6 @@ functions only stand in for the other exercises a function calls while it is gra
 
 from __future__ import annotations
 
-import math
 from typing import Any, Callable
 
 import torch
@@ -14,6 +13,7 @@ import torch.nn.functional as F
 
 from autograder.assignment import Assignment
 from autograder.data import digits_test_set
+from autograder.training import AccuracyGrade
 from autograder.specs import Case, FunctionSpec, Mistake, Policy, VariablesSpec
 from autograder.tp09 import reference
 
@@ -306,6 +306,14 @@ def _number(value: Any) -> float | None:
     return float(value) if type(value) in (int, float) else None
 
 
+ACCURACY = AccuracyGrade(
+    full_marks=FULL_MARKS_ACCURACY, chance=CHANCE_ACCURACY, word="précision",
+    too_low=("la précision est trop basse : vérifiez la mise à zéro des gradients à chaque époque, "
+               "l'appel à backward_pass et le signe du pas de gradient (w ← w − eta · dl_dw)."),
+    fractions="testAccuracy et trainAccuracy doivent être des fractions entre 0 et 1 (pas des pourcentages).",
+)
+
+
 def judge_training(values: dict[str, Any]) -> tuple[float, list[str]]:
     """The trained network's accuracy on the notebook's test set, recomputed here, and `testAccuracy` checked."""
     missing = [k for k in TRAINING_VARIABLES if values.get(k) is None]
@@ -315,27 +323,8 @@ def judge_training(values: dict[str, Any]) -> tuple[float, list[str]]:
     tensors = [values[k] for k in ("w1", "b1", "w2", "b2")]
     if any(type(t) is not torch.Tensor for t in tensors):
         return 0.0, ["w1, b1, w2, b2 doivent rester des torch.Tensor ordinaires."]
-    try:
-        accuracy = _accuracy(values)
-    except Exception as error:  # noqa: BLE001
-        return 0.0, [f"impossible d'évaluer le réseau entraîné : {type(error).__name__}: {error}"]
-    if math.isnan(accuracy) or not all(torch.isfinite(t).all() for t in tensors):
-        return 0.0, ["les paramètres contiennent des NaN ou des infinis : le pas d'apprentissage diverge ?"]
-    score = min(1.0, max(0.0, (accuracy - CHANCE_ACCURACY) / (FULL_MARKS_ACCURACY - CHANCE_ACCURACY)))
-    messages = [f"précision de test du réseau entraîné : {accuracy:.1%} "
-                f"(tous les points à partir de {FULL_MARKS_ACCURACY:.0%})."]
-    if score < 1:
-        messages.append("la précision est trop basse : vérifiez la mise à zéro des gradients à chaque époque, "
-                        "l'appel à backward_pass et le signe du pas de gradient (w ← w − eta · dl_dw).")
-    reported = _number(values["testAccuracy"])
-    if reported is None or not 0 <= reported <= 1:
-        score *= 0.75
-        messages.append("testAccuracy et trainAccuracy doivent être des fractions entre 0 et 1 (pas des pourcentages).")
-    elif abs(reported - accuracy) > 1.5 / len(digits_test_set()[1]):
-        score *= 0.75
-        messages.append(f"testAccuracy vaut {reported:.1%} mais le réseau final obtient {accuracy:.1%} : "
-                        "calculez-la avec les paramètres après la dernière mise à jour.")
-    return score, messages
+    return ACCURACY.judge(accuracy_of=lambda: _accuracy(values), tensors=tensors, reported=values["testAccuracy"],
+                          test_size=len(digits_test_set()[1]))
 
 
 TRAINING = VariablesSpec(name="training", label="entraînement", points=TRAINING_POINTS,

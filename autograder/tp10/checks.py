@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from autograder.assignment import Assignment
 from autograder.codec import Foreign, Seed
 from autograder.data import digits_test_set
+from autograder.training import AccuracyGrade
 from autograder.specs import (Case, Forbidden, FunctionSpec, Mistake, Policy, SequenceSpec, StatisticalSpec,
                               VariablesSpec)
 from autograder.tp10 import reference
@@ -140,7 +141,12 @@ def _naive_log_softmax(s: torch.Tensor) -> torch.Tensor:
 
 RELU = FunctionSpec(
     name="relu", points=1, arguments=("x",), outputs=("relu(x)",), cases=_elementwise_cases,
-    oracle=lambda a: (torch.relu(a["x"]),), policy=VECTORISED, error_hints=COMMON_HINTS,
+    oracle=lambda a: (torch.relu(a["x"]),), error_hints=COMMON_HINTS,
+    policy=replace(VECTORISED, forbidden=tuple(
+        Forbidden(pattern=f"op:{op}", message="`torch.relu` (ou F.relu, torch.threshold) fait le travail de l'exercice : "
+                                              "il est interdit ici, écrivez max(x, 0) vous-même (x.clamp(min=0), "
+                                              "torch.where… sont permis). Aucun point n'est attribué.")
+        for op in ("relu", "relu_", "threshold", "threshold_"))),
     mistakes=(
         Mistake(output=0, message="torch.max(x, 0) cherche le maximum le long de la dimension 0 (il renvoie valeurs "
                                   "et indices) : pour max(x, 0) terme à terme, écrivez x.clamp(min=0) ou "
@@ -279,7 +285,7 @@ HE_INIT = StatisticalSpec(
     properties=_he_properties,
     # per output: mean and variance beyond Z_MOMENTS, excess kurtosis beyond Z_KURTOSIS (normal approximations)
     false_rejection=len(HE_SHAPES) * (2 * _two_sided(Z_MOMENTS) + _two_sided(Z_KURTOSIS)),
-    policy=replace(LOOPS_ALLOWED, forbidden=(Forbidden(
+    policy=replace(VECTORISED, forbidden=(Forbidden(
         pattern="module:torch.nn.init", message="torch.nn.init fait le travail de l'exercice : il est interdit ici, "
                                                 "tirez les poids avec torch.randn(…, generator=generator). "
                                                 "Aucun point n'est attribué."),)),
@@ -446,7 +452,7 @@ SGD_MOMENTUM_STEP = SequenceSpec(
 # ------------------------------------------------------------------ training
 
 TRAINING_POINTS = 3
-FULL_MARKS_ACCURACY = 0.96  # the reference reaches 0.98
+FULL_MARKS_ACCURACY = 0.95  # the reference reaches 0.983; other training seeds 0.964–0.983 (mean 0.974)
 CHANCE_ACCURACY = 0.5       # and below this, no points
 TRAINING_VARIABLES = ("params", "testAccuracy")
 
@@ -455,6 +461,14 @@ def _accuracy(params: dict[str, torch.Tensor]) -> float:
     inputs, labels = digits_test_set()
     logits = _forward({k: params[k].to(torch.float64) for k in ("w1", "b1", "w2", "b2")}, inputs)[2]
     return (logits.argmax(dim=1) == labels).double().mean().item()
+
+
+ACCURACY = AccuracyGrade(
+    full_marks=FULL_MARKS_ACCURACY, chance=CHANCE_ACCURACY, word="exactitude",
+    too_low=("l'exactitude est trop basse : l'entraînement utilise vos fonctions (forward_pass, "
+               "backward_pass, sgd_momentum_step, minibatches) — vérifiez-les d'abord avec leurs tests."),
+    fractions="testAccuracy doit être une fraction entre 0 et 1 (pas un pourcentage).",
+)
 
 
 def judge_training(values: dict[str, Any]) -> tuple[float, list[str]]:
@@ -467,27 +481,8 @@ def judge_training(values: dict[str, Any]) -> tuple[float, list[str]]:
     if not isinstance(params, dict) or set(params) != {"w1", "b1", "w2", "b2"} \
             or any(type(t) is not torch.Tensor for t in params.values()):
         return 0.0, ["params doit rester un dict {\"w1\", \"b1\", \"w2\", \"b2\"} de torch.Tensor ordinaires."]
-    try:
-        accuracy = _accuracy(params)
-    except Exception as error:  # noqa: BLE001
-        return 0.0, [f"impossible d'évaluer le réseau entraîné : {type(error).__name__}: {error}"]
-    if not all(torch.isfinite(t).all() for t in params.values()):
-        return 0.0, ["les paramètres contiennent des NaN ou des infinis : le pas d'apprentissage diverge ?"]
-    score = min(1.0, max(0.0, (accuracy - CHANCE_ACCURACY) / (FULL_MARKS_ACCURACY - CHANCE_ACCURACY)))
-    messages = [f"exactitude de test du réseau entraîné : {accuracy:.1%} "
-                f"(tous les points à partir de {FULL_MARKS_ACCURACY:.0%}), recalculée à partir de params."]
-    if score < 1:
-        messages.append("l'exactitude est trop basse : l'entraînement utilise vos fonctions (forward_pass, "
-                        "backward_pass, sgd_momentum_step, minibatches) — vérifiez-les d'abord avec leurs tests.")
-    reported = values["testAccuracy"]
-    if type(reported) not in (int, float) or not 0 <= reported <= 1:
-        score *= 0.75
-        messages.append("testAccuracy doit être une fraction entre 0 et 1 (pas un pourcentage).")
-    elif abs(reported - accuracy) > 1.5 / len(digits_test_set()[1]):
-        score *= 0.75
-        messages.append(f"testAccuracy vaut {reported:.1%} mais le réseau final obtient {accuracy:.1%} : "
-                        "calculez-la avec les paramètres après la dernière mise à jour.")
-    return score, messages
+    return ACCURACY.judge(accuracy_of=lambda: _accuracy(params), tensors=list(params.values()),
+                          reported=values["testAccuracy"], test_size=len(digits_test_set()[1]))
 
 
 TRAINING = VariablesSpec(name="training", label="entraînement", points=TRAINING_POINTS,

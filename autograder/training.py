@@ -1,0 +1,48 @@
+"""A training graded from the parameters it left: accuracy recomputed by the grader on data it rebuilds.
+
+Each TP says which variables hold its parameters and how to run its network; what the
+score is made of is shared: full marks from `full_marks`, none at `chance` or below,
+linear in between, and −25 % when the accuracy the notebook reports is not the one its
+final parameters give (a percentage, or measured before the last update).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import torch
+
+
+@dataclass(frozen=True, kw_only=True)
+class AccuracyGrade:
+    full_marks: float
+    chance: float
+    word: str          # how the TP names accuracy in French ("exactitude")
+    too_low: str       # the TP's advice when the accuracy is below full marks
+    fractions: str     # the TP's message when the reported accuracy is not a fraction
+    reported_name: str = "testAccuracy"
+
+    def judge(self, *, accuracy_of: Callable[[], float], tensors: list[Any], reported: Any,
+              test_size: int) -> tuple[float, list[str]]:
+        """Score in [0, 1] and French messages, for parameters already checked to be plain tensors."""
+        try:
+            accuracy = accuracy_of()
+        except Exception as error:  # noqa: BLE001 - parameters of the wrong shape, say
+            return 0.0, [f"impossible d'évaluer le réseau entraîné : {type(error).__name__}: {error}"]
+        if math.isnan(accuracy) or not all(torch.isfinite(t).all() for t in tensors):
+            return 0.0, ["les paramètres contiennent des NaN ou des infinis : le pas d'apprentissage diverge ?"]
+        score = min(1.0, max(0.0, (accuracy - self.chance) / (self.full_marks - self.chance)))
+        messages = [f"{self.word} de test du réseau entraîné : {accuracy:.1%} "
+                    f"(tous les points à partir de {self.full_marks:.0%}), recalculée à partir de ses paramètres."]
+        if score < 1:
+            messages.append(self.too_low)
+        if type(reported) not in (int, float) or not 0 <= reported <= 1:
+            score *= 0.75
+            messages.append(self.fractions)
+        elif abs(reported - accuracy) > 1.5 / test_size:
+            score *= 0.75
+            messages.append(f"{self.reported_name} vaut {reported:.1%} mais le réseau final obtient {accuracy:.1%} : "
+                            "calculez-la avec les paramètres après la dernière mise à jour.")
+        return score, messages
