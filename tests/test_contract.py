@@ -229,8 +229,8 @@ def test_plain_nbgrader_grades_the_sample_class_as_it_says(tp, graded_sample_cla
         assert set(scores[student].values()) == {0}, student
     for student in full:
         assert scores[student] == pytest.approx(points), student
-    for student, expected in sample["EXPECTED"].items():
-        assert scores[student] == pytest.approx({**points, **expected}), student
+    for student, expected in sample["EXPECTED"].items():  # a training graded on its accuracy: ± 2 test images
+        assert scores[student] == pytest.approx({**points, **expected}, abs=0.05), student
     for student in sample["STUDENTS"]:
         html = next((graded_sample_class / "feedback" / student / tp).glob("*.html")).read_text()
         assert "BEGIN HIDDEN TESTS" not in html and "autograder" not in html and "BEGIN SOLUTION" not in html
