@@ -62,7 +62,7 @@ test: venv
 lab: venv
 	$(VENV)/bin/jupyter lab --notebook-dir=.
 
-## Notebook speed, alone and beside a busy process (writes benchmarks/results/).
+## Notebook speed of every TP, alone and beside a busy process (writes benchmarks/results/).
 benchmark: venv
 	$(PY) benchmarks/notebook_speed.py
 

@@ -8,9 +8,10 @@ Each is timed alone and while another process keeps one core busy (a shared
 JupyterHub node, a parallel grader). Wall-clock time of a whole run through
 nbclient, kernel start included; medians of --repeat runs.
 
-    .venv/bin/python benchmarks/notebook_speed.py [--assignment TP] [--repeat 3]
+    .venv/bin/python benchmarks/notebook_speed.py [--assignment TP ...] [--repeat 3]
 
---assignment defaults to the course's first TP (`autograder.course.assignments`).
+--assignment (repeatable) defaults to every TP of the course (`autograder.course.assignments`);
+each TP's runs go to benchmarks/results/notebook_speed-TP.json.
 """
 
 from __future__ import annotations
@@ -68,14 +69,18 @@ def busy_process(active: bool):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--assignment", default=assignments(REPO)[0], help="default: the course's first TP")
+    parser.add_argument("--assignment", action="append", help="a TP to time (repeatable; default: every TP)")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "results" / "notebook_speed.json")
     args = parser.parse_args()
-    notebook = source_notebook(args.assignment)
+    for assignment in args.assignment or assignments(REPO):
+        benchmark(assignment, args.repeat, REPO / "benchmarks" / "results" / f"notebook_speed-{assignment}.json")
+
+
+def benchmark(assignment: str, repeat: int, out: Path) -> None:
+    notebook = source_notebook(assignment)
     times: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory() as workdir:
-        for _ in range(args.repeat):  # interleaved, so that machine noise hits every variant alike
+        for _ in range(repeat):  # interleaved, so that machine noise hits every variant alike
             for name in ("course", "baseline"):
                 for busy in (False, True):
                     with busy_process(busy):
@@ -90,8 +95,8 @@ def main() -> None:
     for busy in ("alone", "beside a busy process"):
         ratio = medians[f"baseline, {busy}"] / medians[f"course, {busy}"]
         print(f"  baseline / course, {busy:24} {ratio:6.1f}×")
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"assignment": args.assignment, "runs": times, "medians": medians}, indent=2))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"assignment": assignment, "runs": times, "medians": medians}, indent=2))
 
 
 if __name__ == "__main__":
