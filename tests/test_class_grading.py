@@ -27,12 +27,17 @@ CLASS = {
     **CATALOGUE,
     **ALTERNATIVES,
     "renamed": {"sigma": "def sigmoid_tanh(x):\n    return torch.tanh(x)"},
+    "noisy": {  # correct, but writes to stderr and warns: must not cost anything
+        "sigma": "import sys, warnings\ndef sigma(x):\n    print('sigma appelée', file=sys.stderr)\n"
+                 "    warnings.warn('un avertissement')\n    return torch.tanh(x)",
+        "dloss": "import sys\nprint('dloss définie', file=sys.stderr)\ndef dloss(v, t):\n    return 2 * (v - t)",
+    },
     "crash": {"backward_step": "import os\nos._exit(1)"},
     "forever": {"training": "while True:\n    pass"},
 }
 
 
-def course_with(tmp_path, students, timeout=40):
+def course_with(tmp_path, students, timeout=25):  # the training takes ~1 s; "forever" costs the timeout
     course = tmp_path / "course"
     prepare_course(course, "tp09")
     with open(course / "nbgrader_config.py", "a") as f:
@@ -87,7 +92,7 @@ def test_bad_submissions_cost_only_what_they_break(graded):
     _, _, parallel, _ = graded
     full = sum(test_cell_points("tp09").values())
     assert parallel["ref"]["test_training"] == 3 and sum(parallel["ref"].values()) == full
-    assert all(sum(parallel[s].values()) == full for s in ALTERNATIVES)
+    assert all(sum(parallel[s].values()) == full for s in [*ALTERNATIVES, "noisy"])
     assert parallel["renamed"]["test_sigma"] == 0 and parallel["renamed"]["test_dsigma"] == 1
     assert parallel["crash"]["test_forward_pass"] == 1 and parallel["crash"]["test_backward_step"] == 0
     assert parallel["forever"]["test_training"] == 0 and parallel["forever"]["test_backward_pass"] == 3
@@ -104,6 +109,8 @@ def test_exports_hold_the_gradebook_totals(graded):
         column = next(c for c in rows[student] if c.startswith("tp09 (/"))
         assert float(rows[student][column]) == pytest.approx(sum(cells.values()))
         assert float(nbgrader_rows[student]["score"]) == pytest.approx(sum(cells.values()))
+        assert float(nbgrader_rows[student]["max_score"]) == pytest.approx(sum(gb_reader.max_scores(
+            db_url(course), "tp09", "all").values()))  # the points graded by hand included
 
 
 def test_feedback_is_written_for_every_graded_student(graded):
@@ -111,6 +118,10 @@ def test_feedback_is_written_for_every_graded_student(graded):
     for student in CLASS:
         page = next((course / "feedback" / student / "tp09").glob("*.html")).read_text()
         assert "BEGIN HIDDEN TESTS" not in page and "point(s)" in page
+        assert "autograder" not in page and "BEGIN SOLUTION" not in page
+    transposed = next(s for s, answers in CATALOGUE.items() if "backward_step" in answers)
+    page = next((course / "feedback" / transposed / "tp09").glob("*.html")).read_text()
+    assert "gradient de w transposé" in page
 
 
 def test_class_report_names_what_the_class_got_wrong(graded):
