@@ -254,7 +254,7 @@ def install_accounts(room: Classroom) -> None:
 
 
 def install_course(room: Classroom) -> None:
-    """The course directory in the grader's home: each TP of source/ and the course's nbgrader_config.py.
+    """The course directory in the grader's home: source/ (each TP, the shared files) and nbgrader_config.py.
 
     What is there already is the instructors' and stays as it is (a note says when the
     repository's version differs); `reset` starts from the repository's.
@@ -263,8 +263,10 @@ def install_course(room: Classroom) -> None:
     (room.course_root / "source").mkdir(parents=True, exist_ok=True)
     for item in sorted((REPO / "source").iterdir()):
         target = room.course_root / "source" / item.name
-        if not target.exists():
+        if not target.exists() and item.is_dir():
             shutil.copytree(item, target, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+        elif not target.exists():  # files every TP shares (source/outils.py, written into the notebooks)
+            shutil.copy2(item, target)
         elif _differs(item, target):
             print(f"kept {target}: it differs from {item}", flush=True)
     course_config = room.course_root / "nbgrader_config.py"
@@ -286,6 +288,8 @@ def install_course(room: Classroom) -> None:
 
 
 def _differs(ours: Path, theirs: Path) -> bool:
+    if ours.is_file() or theirs.is_file():
+        return not (ours.is_file() and theirs.is_file() and filecmp.cmp(ours, theirs, shallow=False))
     compared = filecmp.dircmp(ours, theirs, ignore=[".ipynb_checkpoints"])
     return bool(compared.diff_files or compared.left_only or compared.right_only)
 
