@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import runpy
 import shutil
 import statistics
 import subprocess
@@ -35,14 +36,11 @@ from autograder.release import environment
 REPO = Path(__file__).resolve().parent.parent
 
 
-# The "typical" class is the sample class, with answers changed where a sample copy computes
-# far longer than a student's would. In TP 9, damien's `sigma` loops over the 1437 rows of every
-# batch: his training alone takes ~20 s, whatever the grader; his typical copy keeps his other
-# mistakes and loops over the 10 output columns of `dloss` instead, so that, as in the
-# class-grading issue, each copy's own computation stays around a second.
-TYPICAL = {"tp09": {"damien": {
-    "sigma": "def sigma(x):\n    return torch.tanh(x)\n",
-    "dloss": "def dloss(v, t):\n    return torch.stack([v[..., j] - t[..., j] for j in range(v.shape[-1])], -1)\n"}}}
+def typical_answers(assignment: str) -> dict[str, dict]:
+    """Answers that replace some of the sample class's for the "typical" class (`TYPICAL` in the TP's
+    samples/<tp>/students.py): where a sample copy computes far longer than a student's would."""
+    path = REPO / "samples" / assignment / "students.py"
+    return runpy.run_path(str(path)).get("TYPICAL", {}) if path.exists() else {}
 
 
 def make_class(course: Path, n: int, kind: str, assignment: str) -> None:
@@ -52,7 +50,7 @@ def make_class(course: Path, n: int, kind: str, assignment: str) -> None:
     if sample is None:
         raise SystemExit(f"{assignment} has no sample class (samples/{assignment}/students.py)")
     if kind == "typical":
-        sample.update({s: {**sample[s], **answers} for s, answers in TYPICAL.get(assignment, {}).items()})
+        sample.update({s: {**sample[s], **answers} for s, answers in typical_answers(assignment).items()})
     names = list(sample)
     hand_in(course, assignment, {f"s{i:03d}_{names[i % len(names)]}": sample[names[i % len(names)]] for i in range(n)})
 

@@ -52,3 +52,11 @@ EXPECTED = {
     "chloe": {"test_dsigma": 0, "test_backward_pass": 0, "test_training": 0},
     "damien": {"test_sigma": 0.75, "test_dsigma": 0, "test_dloss": 0},
 }
+
+# For `benchmarks/class_grading.py --class typical`: damien's `sigma` loops over the 1437 rows of
+# every batch, so his training alone takes ~20 s whatever the grader; his typical copy keeps his
+# other mistakes and loops over the 10 output columns of `dloss` instead, so that each copy's own
+# computation stays around a second, as in a typical class.
+TYPICAL = {"damien": {
+    "sigma": "def sigma(x):\n    return torch.tanh(x)\n",
+    "dloss": "def dloss(v, t):\n    return torch.stack([v[..., j] - t[..., j] for j in range(v.shape[-1])], -1)\n"}}
