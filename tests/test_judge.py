@@ -248,7 +248,8 @@ FLOAT32_SPECS = [(tp, name) for tp in TPS for name, spec in assignment(tp).specs
                  and any(c.dtype == torch.float32 for c in spec.cases(torch.Generator().manual_seed(0)))]
 
 
-@pytest.mark.parametrize("tp,name", FLOAT32_SPECS, ids=[f"{tp}-{name}" for tp, name in FLOAT32_SPECS])
+@pytest.mark.parametrize("tp,name", [pytest.param(tp, name, marks=getattr(pytest.mark, tp), id=f"{tp}-{name}")
+                                     for tp, name in FLOAT32_SPECS])
 def test_the_reference_in_float32_is_never_rejected_over_500_random_cases(tp, name):
     graded = assignment(tp)
     spec, fn = graded.specs[name], getattr(graded.reference, name)
@@ -291,7 +292,8 @@ def test_a_statistical_check_false_rejection_rate_is_below_one_in_a_million():
                 assert spec.false_rejection < 1e-6, (tp, spec.name)
 
 
-@pytest.mark.parametrize("tp,name", [(tp, n) for tp in TPS for n, s in assignment(tp).specs.items()
+@pytest.mark.parametrize("tp,name", [pytest.param(tp, n, marks=getattr(pytest.mark, tp), id=f"{tp}-{n}")
+                                     for tp in TPS for n, s in assignment(tp).specs.items()
                                      if isinstance(s, StatisticalSpec)])
 def test_a_thousand_draws_of_the_reference_are_all_accepted(tp, name):
     graded = assignment(tp)
