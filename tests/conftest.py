@@ -74,11 +74,8 @@ def cell_scores(course_dir: Path, assignment_name: str) -> dict[str, dict[str, f
     return gradebook.cell_scores(db_url(course_dir), assignment_name)
 
 
-def test_cell_points(tp: str) -> dict[str, float]:
+def points_of_test_cells(tp: str) -> dict[str, float]:
     """Points of each automatically graded cell, read from the source notebook."""
     nb = nbformat.read(source_path(tp), as_version=4)
     return {c.metadata.nbgrader.grade_id: c.metadata.nbgrader.points for c in nb.cells
             if c.cell_type == "code" and c.get("metadata", {}).get("nbgrader", {}).get("grade")}
-
-
-test_cell_points.__test__ = False

@@ -12,7 +12,7 @@ from autograder import cli, report
 from autograder.demo import hand_in, nbgrader, prepare_course
 from autograder.grading import db_url
 from autograder import gradebook as gb_reader
-from conftest import test_cell_points
+from conftest import points_of_test_cells
 from tp09_catalogue import CORRECT, WRONG
 
 pytestmark = [pytest.mark.tp09, pytest.mark.slow]
@@ -90,7 +90,7 @@ def test_no_grade_lost_or_duplicated_under_concurrency(graded):
 
 def test_bad_submissions_cost_only_what_they_break(graded):
     _, _, parallel, _ = graded
-    full = sum(test_cell_points("tp09").values())
+    full = sum(points_of_test_cells("tp09").values())
     assert parallel["ref"]["test_training"] == 3 and sum(parallel["ref"].values()) == full
     assert all(sum(parallel[s].values()) == full for s in [*ALTERNATIVES, "noisy"])
     assert parallel["renamed"]["test_sigma"] == 0 and parallel["renamed"]["test_dsigma"] == 1
@@ -163,7 +163,7 @@ def test_unreadable_and_gutted_submissions_are_reported_and_the_class_is_graded(
     out = capsys.readouterr().out
     assert status == 1 and "ÉCHEC garbage" in out
     scores = gradebook(course)
-    assert sum(scores["ok"].values()) == sum(test_cell_points("tp09").values())
+    assert sum(scores["ok"].values()) == sum(points_of_test_cells("tp09").values())
     assert not any(scores.get("garbage", {}).values()) and not any(scores["gutted"].values())
     page = (course / "rapport-tp09.html").read_text(encoding="utf-8")
     assert "garbage" in page and "copie non notée" in page and "cellule de test absente" in page

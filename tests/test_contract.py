@@ -22,7 +22,7 @@ from autograder.release import environment, release, solution_cell_source
 from autograder.specs import VariablesSpec
 from autograder.submissions import fill, solutions
 from conftest import (REPO, assignment, cell_scores, notebook_preamble, release_path, sample_class, source_path,
-                      student_namespace, test_cell_points, tp_params)
+                      student_namespace, points_of_test_cells, tp_params)
 
 pytestmark = pytest.mark.parametrize("tp", tp_params())
 
@@ -139,7 +139,7 @@ def test_committed_notebooks_have_no_outputs_and_no_secrets(tp):
 
 
 def test_every_spec_has_a_locked_test_cell_worth_its_points(tp):
-    points = test_cell_points(tp)
+    points = points_of_test_cells(tp)
     graded = assignment(tp)
     nb = nbformat.read(source_path(tp), as_version=4)
     code_tests = {c.metadata.nbgrader.grade_id: c for c in nb.cells
@@ -221,7 +221,7 @@ def graded_sample_class(tp, tmp_path):
 @pytest.mark.slow
 def test_plain_nbgrader_grades_the_sample_class_as_it_says(tp, graded_sample_class):
     scores = cell_scores(graded_sample_class, tp)
-    sample, points = sample_class(tp), test_cell_points(tp)
+    sample, points = sample_class(tp), points_of_test_cells(tp)
     untouched = [s for s, answers in sample["STUDENTS"].items() if answers is None]
     full = [s for s, answers in sample["STUDENTS"].items() if answers == {}]
     assert untouched and full

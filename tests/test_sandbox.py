@@ -17,7 +17,7 @@ from autograder import sandbox
 from autograder.grading import db_url
 from autograder.demo import hand_in, nbgrader, prepare_course
 from autograder.release import environment
-from conftest import REPO, test_cell_points
+from conftest import REPO, points_of_test_cells
 
 pytestmark = pytest.mark.slow
 
@@ -136,4 +136,4 @@ def test_unsafe_grades_without_a_sandbox_when_asked_to(small_class):
                              "--unsafe", "--force"], env=_without_bwrap(), capture_output=True, text=True)
     assert graded.returncode == 0, graded.stdout + graded.stderr
     with Gradebook(db_url(small_class)) as gb:
-        assert gb.find_submission("tp09", "ref").score == sum(test_cell_points("tp09").values())
+        assert gb.find_submission("tp09", "ref").score == sum(points_of_test_cells("tp09").values())
