@@ -23,8 +23,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
 
 import torch
+from torch.utils._pytree import tree_map
 
-from autograder import codec
+from autograder import codec, probe
 from autograder.codec import Foreign, Seed
 from autograder.specs import (Case, FunctionSpec, Mistake, Policy, Result, SequenceSpec, Spec, StatisticalSpec,
                               Tolerance, VariablesSpec)
@@ -77,14 +78,8 @@ def nonce() -> str:
 def statistical_cases(cases: Sequence[Case]) -> list[Case]:
     """Each case, then the same again, then with every seed changed: is the generator the only source?"""
     def reseeded(value: Any) -> Any:
-        if isinstance(value, Seed):
-            return Seed((value.seed + 1) % codec.MAX_INT)
-        if isinstance(value, (list, tuple)):
-            return type(value)(reseeded(v) for v in value)
-        if isinstance(value, dict):
-            return {k: reseeded(v) for k, v in value.items()}
-        return value
-    return [c for case in cases for c in (case, case, replace(case, inputs=reseeded(case.inputs)))]
+        return Seed((value.seed + 1) % codec.MAX_INT) if isinstance(value, Seed) else value
+    return [c for case in cases for c in (case, case, replace(case, inputs=tree_map(reseeded, case.inputs)))]
 
 
 def request(spec: Spec, cases: Sequence[Case], stand_in_source: str = "") -> dict[str, Any]:
@@ -331,23 +326,15 @@ def unit_value(spec: FunctionSpec | SequenceSpec, outputs: tuple, unit: Unit) ->
 
 def _float64(value: Any) -> Any:
     """Inputs as the oracle takes them: float tensors in float64, structure kept."""
-    if isinstance(value, torch.Tensor):
-        return value.detach().to(torch.float64) if value.is_floating_point() else value.detach().clone()
-    if isinstance(value, (list, tuple)):
-        return type(value)(_float64(v) for v in value)
-    if isinstance(value, dict):
-        return {k: _float64(v) for k, v in value.items()}
-    return value
+    def leaf(v: Any) -> Any:
+        if not isinstance(v, torch.Tensor):
+            return v
+        return v.detach().to(torch.float64) if v.is_floating_point() else v.detach().clone()
+    return tree_map(leaf, value)
 
 
 def _copy(value: Any) -> Any:
-    if isinstance(value, torch.Tensor):
-        return value.detach().clone()
-    if isinstance(value, (list, tuple)):
-        return type(value)(_copy(v) for v in value)
-    if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
-    return value
+    return tree_map(lambda v: v.detach().clone() if isinstance(v, torch.Tensor) else v, value)
 
 
 def _oracle(spec: FunctionSpec | SequenceSpec, case: Case) -> tuple[tuple, Any]:
@@ -501,26 +488,15 @@ def _statistics(spec: StatisticalSpec, obs: Observation) -> tuple[float, list[st
         for problem in spec.properties(inputs, first.output):
             if problem not in messages:
                 messages.append(problem)
-        if not messages and not _identical(first.output, again.output):
+        if not messages and not probe.same(first.output, again.output):
             messages.append("avec le même générateur (même graine), la fonction doit donner le même résultat : "
                             "tirez les nombres avec `generator=generator`, pas avec le générateur global de torch.")
-        if not messages and _identical(first.output, other.output):
+        if not messages and probe.same(first.output, other.output):
             messages.append("le résultat ne change pas quand la graine du générateur change : "
                             "la fonction doit tirer ses nombres du générateur qu'elle reçoit.")
         if messages:
             return 0.0, messages
     return 1.0, messages
-
-
-def _identical(a: Any, b: Any) -> bool:
-    if isinstance(a, torch.Tensor):
-        return isinstance(b, torch.Tensor) and a.shape == b.shape and a.dtype == b.dtype and bool(
-            torch.equal(a.nan_to_num(0.5), b.nan_to_num(0.5)))
-    if isinstance(a, (list, tuple)):
-        return isinstance(b, (list, tuple)) and len(a) == len(b) and all(_identical(x, y) for x, y in zip(a, b))
-    if isinstance(a, dict):
-        return isinstance(b, dict) and a.keys() == b.keys() and all(_identical(a[k], b[k]) for k in a)
-    return type(a) is type(b) and a == b
 
 
 def _penalties(spec: Spec, obs: Observation, score: float, messages: list[str]) -> float:

@@ -56,10 +56,15 @@ def hand_in(course: Path, assignment: str, students: dict[str, dict | None]) -> 
             write_submission(course, assignment, student, {path.name: nb})
 
 
+def sample_module(assignment: str) -> dict:
+    """What `samples/<tp>/students.py` defines (`STUDENTS`, `EXPECTED`, `TYPICAL`…), or {} when it is absent."""
+    path = REPO / "samples" / assignment / "students.py"
+    return runpy.run_path(str(path)) if path.exists() else {}
+
+
 def sample_class(assignment: str) -> dict[str, dict | None] | None:
     """The TP's sample class ({student: answers}), or None when it has none."""
-    path = REPO / "samples" / assignment / "students.py"
-    return runpy.run_path(str(path))["STUDENTS"] if path.exists() else None
+    return sample_module(assignment).get("STUDENTS")
 
 
 def demo_assignments() -> list[str]:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import runpy
 import shutil
 import statistics
 import subprocess
@@ -29,18 +28,11 @@ from nbgrader.api import Gradebook
 
 from autograder import gradebook
 from autograder.course import assignments
-from autograder.demo import hand_in, nbgrader, prepare_course, sample_class
+from autograder.demo import hand_in, nbgrader, prepare_course, sample_class, sample_module
 from autograder.grading import db_url
 from autograder.release import environment
 
 REPO = Path(__file__).resolve().parent.parent
-
-
-def typical_answers(assignment: str) -> dict[str, dict]:
-    """Answers that replace some of the sample class's for the "typical" class (`TYPICAL` in the TP's
-    samples/<tp>/students.py): where a sample copy computes far longer than a student's would."""
-    path = REPO / "samples" / assignment / "students.py"
-    return runpy.run_path(str(path)).get("TYPICAL", {}) if path.exists() else {}
 
 
 def make_class(course: Path, n: int, kind: str, assignment: str) -> None:
@@ -50,7 +42,9 @@ def make_class(course: Path, n: int, kind: str, assignment: str) -> None:
     if sample is None:
         raise SystemExit(f"{assignment} has no sample class (samples/{assignment}/students.py)")
     if kind == "typical":
-        sample.update({s: {**sample[s], **answers} for s, answers in typical_answers(assignment).items()})
+        # `TYPICAL`: answers that replace sample copies which compute far longer than a student's would
+        typical = sample_module(assignment).get("TYPICAL", {})
+        sample.update({s: {**sample[s], **answers} for s, answers in typical.items()})
     names = list(sample)
     hand_in(course, assignment, {f"s{i:03d}_{names[i % len(names)]}": sample[names[i % len(names)]] for i in range(n)})
 

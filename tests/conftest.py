@@ -5,7 +5,6 @@ over every TP are parametrised with `tp_params()`, which carries those markers.
 """
 
 import importlib
-import runpy
 import sys
 from pathlib import Path
 
@@ -43,10 +42,6 @@ def assignment(tp: str):
     return importlib.import_module(f"autograder.{tp}.checks").ASSIGNMENT
 
 
-def sample_class(tp: str) -> dict:
-    return runpy.run_path(str(REPO / "samples" / tp / "students.py"))
-
-
 def solution_sources(tp: str) -> dict[str, str]:
     return solutions(nbformat.read(source_path(tp), as_version=4))
 
@@ -54,7 +49,8 @@ def solution_sources(tp: str) -> dict[str, str]:
 def notebook_preamble(tp: str) -> str:
     """The notebook's `imports` cell: what the solution cells expect to find defined."""
     nb = nbformat.read(source_path(tp), as_version=4)
-    return "\n".join(c.source for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "imports")
+    return "\n".join(c.source for c in nb.cells
+                     if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "imports")
 
 
 def student_namespace(tp: str, *sources: str) -> dict:

@@ -17,11 +17,11 @@ from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell
 
 from autograder import probe
-from autograder.demo import hand_in, nbgrader, prepare_course
+from autograder.demo import hand_in, nbgrader, prepare_course, sample_module
 from autograder.release import environment, release, solution_cell_source
 from autograder.specs import VariablesSpec
 from autograder.submissions import fill, solutions
-from conftest import (REPO, assignment, cell_scores, notebook_preamble, release_path, sample_class, source_path,
+from conftest import (REPO, assignment, cell_scores, notebook_preamble, release_path, source_path,
                       student_namespace, points_of_test_cells, tp_params)
 
 pytestmark = pytest.mark.parametrize("tp", tp_params())
@@ -212,7 +212,7 @@ def graded_sample_class(tp, tmp_path):
     course = tmp_path / "course"
     prepare_course(course, tp)
     assert nbgrader(course, "generate_assignment", tp, "--force") == 0
-    hand_in(course, tp, sample_class(tp)["STUDENTS"])
+    hand_in(course, tp, sample_module(tp)["STUDENTS"])
     assert nbgrader(course, "autograde", tp, "--Execute.timeout=60") == 0
     assert nbgrader(course, "generate_feedback", tp) == 0
     return course
@@ -221,7 +221,7 @@ def graded_sample_class(tp, tmp_path):
 @pytest.mark.slow
 def test_plain_nbgrader_grades_the_sample_class_as_it_says(tp, graded_sample_class):
     scores = cell_scores(graded_sample_class, tp)
-    sample, points = sample_class(tp), points_of_test_cells(tp)
+    sample, points = sample_module(tp), points_of_test_cells(tp)
     untouched = [s for s, answers in sample["STUDENTS"].items() if answers is None]
     full = [s for s, answers in sample["STUDENTS"].items() if answers == {}]
     assert untouched and full
