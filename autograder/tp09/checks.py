@@ -13,6 +13,7 @@ import torch.nn.functional as F
 
 from autograder.assignment import Assignment
 from autograder.data import digits_test_set
+from autograder.oracles import gradients, randn
 from autograder.training import AccuracyGrade
 from autograder.specs import Case, FunctionSpec, Mistake, Policy, VariablesSpec
 from autograder.tp09 import reference
@@ -29,10 +30,6 @@ POLICY = Policy(
 # ------------------------------------------------------------------ inputs
 
 
-def _randn(gen: torch.Generator, *shape: int, dtype=torch.float64, scale: float = 1.0) -> torch.Tensor:
-    return (torch.randn(*shape, generator=gen, dtype=torch.float64) * scale).to(dtype)
-
-
 def _elementwise_cases(*names: str) -> Callable[[torch.Generator], list[Case]]:
     shapes = [("float64, tenseur 5×7", (5, 7), torch.float64),
               ("float32, tenseur 4×3", (4, 3), torch.float32),
@@ -40,7 +37,7 @@ def _elementwise_cases(*names: str) -> Callable[[torch.Generator], list[Case]]:
               ("float64, lot de taille 1", (1, 4), torch.float64)]
 
     def cases(gen: torch.Generator) -> list[Case]:
-        return [Case(label=label, inputs={n: _randn(gen, *shape, dtype=dtype, scale=1.5) for n in names}, dtype=dtype)
+        return [Case(label=label, inputs={n: randn(gen, *shape, dtype=dtype, scale=1.5) for n in names}, dtype=dtype)
                 for label, shape, dtype in shapes]
     return cases
 
@@ -55,9 +52,9 @@ LAYER_SHAPES = [  # (label, batch, nbIn, nbHidden, nbOut, dtype)
 def _layer_cases(gen: torch.Generator) -> list[Case]:
     cases = []
     for label, batch, nb_in, _, nb_out, dtype in LAYER_SHAPES:
-        xIn, w, b = _randn(gen, batch, nb_in), _randn(gen, nb_out, nb_in, scale=0.5), _randn(gen, nb_out)
+        xIn, w, b = randn(gen, batch, nb_in), randn(gen, nb_out, nb_in, scale=0.5), randn(gen, nb_out)
         s = F.linear(xIn, w, b)
-        dl_xOut = _randn(gen, batch, nb_out)
+        dl_xOut = randn(gen, batch, nb_out)
         inputs = {"xIn": xIn, "w": w, "b": b, "s": s, "dl_xOut": dl_xOut}
         label = f"{label.split(',')[0]}, lot {batch}, {nb_in}→{nb_out}"
         cases.append(Case(label=label, inputs={k: v.to(dtype) for k, v in inputs.items()}, dtype=dtype))
@@ -67,13 +64,13 @@ def _layer_cases(gen: torch.Generator) -> list[Case]:
 def _network_cases(gen: torch.Generator) -> list[Case]:
     cases = []
     for label, batch, nb_in, nb_hidden, nb_out, dtype in LAYER_SHAPES:
-        p = {"w1": _randn(gen, nb_hidden, nb_in, scale=0.5), "b1": _randn(gen, nb_hidden),
-             "w2": _randn(gen, nb_out, nb_hidden, scale=0.5), "b2": _randn(gen, nb_out),
-             "x": _randn(gen, batch, nb_in), "t": _randn(gen, batch, nb_out, scale=0.5)}
+        p = {"w1": randn(gen, nb_hidden, nb_in, scale=0.5), "b1": randn(gen, nb_hidden),
+             "w2": randn(gen, nb_out, nb_hidden, scale=0.5), "b2": randn(gen, nb_out),
+             "x": randn(gen, batch, nb_in), "t": randn(gen, batch, nb_out, scale=0.5)}
         p = {k: v.to(dtype) for k, v in p.items()}
         p["s1"], p["x1"], p["s2"], p["x2"] = _forward(p["w1"], p["b1"], p["w2"], p["b2"], p["x"])
         for name in ("w1", "b1", "w2", "b2"):  # gradients already hold something: they must be accumulated
-            p["dl_d" + name] = _randn(gen, *p[name].shape, dtype=dtype)
+            p["dl_d" + name] = randn(gen, *p[name].shape, dtype=dtype)
         cases.append(Case(label=label, inputs=p, dtype=dtype))
     return cases
 
@@ -88,22 +85,16 @@ def _forward(w1, b1, w2, b2, x):
     return s1, x1, s2, torch.tanh(s2)
 
 
-def _grad(fn: Callable[..., torch.Tensor], *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    leaves = [t.detach().clone().requires_grad_(True) for t in tensors]
-    with torch.enable_grad():
-        return torch.autograd.grad(fn(*leaves), leaves)
-
-
 def _squared_error(v, t):
     return ((t - v) ** 2).sum()
 
 
 def _dsigma_oracle(a):
-    return _grad(lambda x: torch.tanh(x).sum(), a["x"])
+    return gradients(lambda x: torch.tanh(x).sum(), a["x"])
 
 
 def _dloss_oracle(a):
-    return _grad(lambda v: _squared_error(v, a["t"]), a["v"])
+    return gradients(lambda v: _squared_error(v, a["t"]), a["v"])
 
 
 def _backward_step_oracle(a, activation_input=None):
@@ -114,7 +105,7 @@ def _backward_step_oracle(a, activation_input=None):
         s = F.linear(xIn, w, b) + offset
         s = s + (s_for_sigma - s).detach()
         return (torch.tanh(s) * a["dl_xOut"]).sum()
-    dl_xIn, dl_w, dl_b = _grad(upstream, a["xIn"], a["w"], torch.zeros_like(a["s"][0]))
+    dl_xIn, dl_w, dl_b = gradients(upstream, a["xIn"], a["w"], torch.zeros_like(a["s"][0]))
     return dl_w, dl_b, dl_xIn
 
 
@@ -125,7 +116,7 @@ def _backward_step_variant(a, dl_s):
 def _backward_pass_oracle(a):
     def total_loss(w1, b1, w2, b2):
         return _squared_error(_forward(w1, b1, w2, b2, a["x"])[3], a["t"])
-    return _grad(total_loss, a["w1"], a["b1"], a["w2"], a["b2"])
+    return gradients(total_loss, a["w1"], a["b1"], a["w2"], a["b2"])
 
 
 def _backward_pass_variant(a, dl_x2, activation_at):

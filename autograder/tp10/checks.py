@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from autograder.assignment import Assignment
 from autograder.codec import Foreign, Seed
 from autograder.data import digits_test_set
+from autograder.oracles import gradients, randn
 from autograder.training import AccuracyGrade
 from autograder.specs import (Case, Forbidden, FunctionSpec, Mistake, Policy, SequenceSpec, StatisticalSpec,
                               VariablesSpec)
@@ -54,17 +55,13 @@ COMMON_HINTS = (
 # ------------------------------------------------------------------ inputs
 
 
-def _randn(gen: torch.Generator, *shape: int, scale: float = 1.0) -> torch.Tensor:
-    return torch.randn(*shape, generator=gen, dtype=torch.float64) * scale
-
-
 def _elementwise_cases(gen: torch.Generator) -> list[Case]:
     cases = []
     for label, shape, dtype in (("float64, tenseur 5×7 avec des zéros", (5, 7), torch.float64),
                                 ("float32, tenseur 4×3 avec des zéros", (4, 3), torch.float32),
                                 ("float64, vecteur de taille 6", (6,), torch.float64),
                                 ("float64, lot de taille 1", (1, 4), torch.float64)):
-        x = _randn(gen, *shape, scale=1.5)
+        x = randn(gen, *shape, scale=1.5)
         x.view(-1)[::3] = 0.0  # ReLU's kink: autograd gives 0 there
         cases.append(Case(label=label, inputs={"x": x.to(dtype)}, dtype=dtype))
     return cases
@@ -77,7 +74,7 @@ def _logits_cases(gen: torch.Generator) -> list[Case]:
                                                 ("float64, lot de taille 1, 3 classes", 1, 3, 2.0, torch.float64),
                                                 ("float64, logits vers ±1000", 6, 5, 1000.0, torch.float64),
                                                 ("float32, logits vers ±1000", 4, 7, 1000.0, torch.float32)):
-        s = _randn(gen, batch, classes, scale=scale).to(dtype)
+        s = randn(gen, batch, classes, scale=scale).to(dtype)
         y = torch.randint(0, classes, (batch,), generator=gen)
         cases.append(Case(label=label, inputs={"s": s, "y": y}, dtype=dtype))
     return cases
@@ -91,10 +88,10 @@ NETWORKS = [("float64, lot 5, 7→4→3", 5, 7, 4, 3, torch.float64),
 def _network_cases(gen: torch.Generator) -> list[Case]:
     cases = []
     for label, batch, nb_in, nb_hidden, nb_out, dtype in NETWORKS:
-        params = {"w1": _randn(gen, nb_hidden, nb_in, scale=0.7), "b1": _randn(gen, nb_hidden, scale=0.5),
-                  "w2": _randn(gen, nb_out, nb_hidden, scale=0.7), "b2": _randn(gen, nb_out, scale=0.5)}
+        params = {"w1": randn(gen, nb_hidden, nb_in, scale=0.7), "b1": randn(gen, nb_hidden, scale=0.5),
+                  "w2": randn(gen, nb_out, nb_hidden, scale=0.7), "b2": randn(gen, nb_out, scale=0.5)}
         params = {k: v.to(dtype) for k, v in params.items()}
-        x = _randn(gen, batch, nb_in).to(dtype)
+        x = randn(gen, batch, nb_in).to(dtype)
         y = torch.randint(0, nb_out, (batch,), generator=gen)
         s1, x1, s2 = _forward(params, x)
         cases.append(Case(label=label, inputs={"params": params, "x": x, "y": y, "s1": s1, "x1": x1, "s2": s2},
@@ -111,12 +108,6 @@ def _forward(p: dict, x: torch.Tensor) -> tuple:
     return s1, x1, F.linear(x1, p["w2"], p["b2"])
 
 
-def _grad(fn, *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:
-    leaves = [t.detach().clone().requires_grad_(True) for t in tensors]
-    with torch.enable_grad():
-        return torch.autograd.grad(fn(*leaves), leaves)
-
-
 def _softmax(s: torch.Tensor) -> torch.Tensor:
     return torch.softmax(s, dim=1)
 
@@ -130,7 +121,7 @@ def _backward_pass_oracle(a: dict) -> tuple:
 
     def mean_loss(*values):
         return F.cross_entropy(_forward(dict(zip(names, values)), a["x"])[2], a["y"])
-    return (dict(zip(names, _grad(mean_loss, *(a["params"][k] for k in names)))),)
+    return (dict(zip(names, gradients(mean_loss, *(a["params"][k] for k in names)))),)
 
 
 def _naive_log_softmax(s: torch.Tensor) -> torch.Tensor:
@@ -161,7 +152,7 @@ RELU = FunctionSpec(
 
 DRELU = FunctionSpec(
     name="drelu", points=1, arguments=("x",), outputs=("drelu(x)",), cases=_elementwise_cases,
-    oracle=lambda a: _grad(lambda x: torch.relu(x).sum(), a["x"]), policy=VECTORISED, error_hints=COMMON_HINTS,
+    oracle=lambda a: gradients(lambda x: torch.relu(x).sum(), a["x"]), policy=VECTORISED, error_hints=COMMON_HINTS,
     mistakes=(
         Mistake(output=0, message="en 0, la dérivée de ReLU vaut 0 (c'est ce que donne autograd) : utilisez x > 0, "
                                   "pas x >= 0.", predict=lambda a, e: (a["x"] >= 0).to(a["x"].dtype)),
@@ -216,7 +207,7 @@ CROSS_ENTROPY = FunctionSpec(
 
 DCROSS_ENTROPY = FunctionSpec(
     name="dcross_entropy", points=2, arguments=("s", "y"), outputs=("dcross_entropy(s, y)",), cases=_logits_cases,
-    oracle=lambda a: _grad(lambda s: F.cross_entropy(s, a["y"]), a["s"]), policy=SOFTMAX_POLICY,
+    oracle=lambda a: gradients(lambda s: F.cross_entropy(s, a["y"]), a["s"]), policy=SOFTMAX_POLICY,
     error_hints=COMMON_HINTS,
     mistakes=(
         Mistake(output=0, message="le gradient n'est pas divisé par la taille du lot N : la loss est une moyenne.",
@@ -385,8 +376,8 @@ def _sgd_cases(gen: torch.Generator) -> list[Case]:
     cases = []
     for label, momentum, dtype in (("float64, moment 0,9, 4 appels", 0.9, torch.float64),
                                    ("float32, moment 0,5, 4 appels", 0.5, torch.float32)):
-        params = {"w": _randn(gen, 3, 4).to(dtype), "b": _randn(gen, 3).to(dtype)}
-        steps = [{"grads": {k: _randn(gen, *v.shape).to(dtype) for k, v in params.items()},
+        params = {"w": randn(gen, 3, 4).to(dtype), "b": randn(gen, 3).to(dtype)}
+        steps = [{"grads": {k: randn(gen, *v.shape).to(dtype) for k, v in params.items()},
                   "lr": lr, "momentum": momentum} for lr in (0.1, 0.05, 0.2, 0.01)]
         velocities = {k: torch.zeros_like(v) for k, v in params.items()}
         cases.append(Case(label=label, inputs={"params": params, "velocities": velocities, "steps": steps},
