@@ -5,6 +5,7 @@ over every TP are parametrised with `tp_params()`, which carries those markers.
 """
 
 import importlib
+import subprocess
 import sys
 from pathlib import Path
 
@@ -13,6 +14,7 @@ import pytest
 
 from autograder import course, gradebook
 from autograder.grading import db_url
+from autograder.release import environment
 from autograder.submissions import solutions
 
 REPO = Path(__file__).resolve().parent.parent
@@ -75,3 +77,19 @@ def points_of_test_cells(tp: str) -> dict[str, float]:
     nb = nbformat.read(source_path(tp), as_version=4)
     return {c.metadata.nbgrader.grade_id: c.metadata.nbgrader.points for c in nb.cells
             if c.cell_type == "code" and c.get("metadata", {}).get("nbgrader", {}).get("grade")}
+
+
+@pytest.fixture()
+def without_grader(tmp_path, monkeypatch):
+    """A kernel in which `import autograder` fails, as on a student's machine."""
+    blocker = tmp_path / "blocker" / "autograder"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError('the grader is not for students')\n")
+    monkeypatch.setenv("PYTHONPATH", str(blocker.parent))
+    return tmp_path
+
+
+def validate(path):
+    done = subprocess.run([sys.executable, "-m", "nbgrader", "validate", str(path)], capture_output=True, text=True,
+                          env=environment(), cwd=path.parent)
+    return done.stdout + done.stderr

@@ -8,8 +8,6 @@ class graded by plain nbgrader as it says. Totals come from the notebooks' point
 import json
 import re
 import shutil
-import subprocess
-import sys
 
 import nbformat
 import pytest
@@ -18,11 +16,11 @@ from nbformat.v4 import new_code_cell
 
 from autograder import probe
 from autograder.demo import hand_in, nbgrader, prepare_course, sample_module
-from autograder.release import environment, release, solution_cell_source
+from autograder.release import release, solution_cell_source
 from autograder.specs import VariablesSpec
 from autograder.submissions import fill, solutions
 from conftest import (REPO, assignment, cell_scores, notebook_preamble, release_path, source_path,
-                      student_namespace, points_of_test_cells, tp_params)
+                      student_namespace, points_of_test_cells, tp_params, validate)
 
 pytestmark = pytest.mark.parametrize("tp", tp_params())
 
@@ -177,22 +175,6 @@ def test_source_notebook_runs_and_every_hidden_check_gives_full_marks(tp, tmp_pa
     grades = [(c.metadata.nbgrader.points, c.outputs[-1]) for c in nb.cells
               if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"]
     assert grades and all(float(out.data["text/plain"]) == points for points, out in grades)
-
-
-@pytest.fixture()
-def without_grader(tmp_path, monkeypatch):
-    """A kernel in which `import autograder` fails, as on a student's machine."""
-    blocker = tmp_path / "blocker" / "autograder"
-    blocker.mkdir(parents=True)
-    (blocker / "__init__.py").write_text("raise ImportError('the grader is not for students')\n")
-    monkeypatch.setenv("PYTHONPATH", str(blocker.parent))
-    return tmp_path
-
-
-def validate(path):
-    done = subprocess.run([sys.executable, "-m", "nbgrader", "validate", str(path)], capture_output=True, text=True,
-                          env=environment(), cwd=path.parent)
-    return done.stdout + done.stderr
 
 
 @pytest.mark.slow

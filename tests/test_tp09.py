@@ -6,8 +6,7 @@ import torch
 
 from autograder.submissions import fill
 from autograder.tp09 import checks
-from conftest import release_path, solution_sources, student_namespace
-from test_contract import validate
+from conftest import release_path, solution_sources, student_namespace, validate
 
 pytestmark = pytest.mark.tp09
 ASSIGNMENT = checks.ASSIGNMENT
@@ -50,20 +49,13 @@ def test_grade_prints_the_verdict_and_returns_points(capsys):
     assert points == 0 and "facteur 2" in out.out and out.err == ""
 
 
-def test_visible_checks_flag_a_wrong_function_under_validate(tmp_path, monkeypatch):
-    blocker = tmp_path / "blocker" / "autograder"
-    blocker.mkdir(parents=True)
-    (blocker / "__init__.py").write_text("raise ImportError('the grader is not for students')\n")
-    monkeypatch.setenv("PYTHONPATH", str(blocker.parent))
+@pytest.mark.slow
+def test_visible_checks_flag_a_wrong_function_under_validate(without_grader):
     answers = {**solution_sources("tp09"), "dloss": "def dloss(v, t):\n    return v - t"}
-    path = tmp_path / "wrong.ipynb"
+    path = without_grader / "wrong.ipynb"
     nbformat.write(fill(nbformat.read(release_path("tp09"), as_version=4), answers), path)
     report = validate(path)
     assert "VALIDATION FAILED" in report and "dloss : vérification ratée" in report
-
-
-test_visible_checks_flag_a_wrong_function_under_validate = pytest.mark.slow(
-    test_visible_checks_flag_a_wrong_function_under_validate)
 
 
 # ---------------------------------------------------------------- training
