@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv sandbox-tools classroom-tools classroom release demo test test-classroom hub lab benchmark benchmark-class benchmark-capacity clean
+.PHONY: venv sandbox-tools classroom-tools classroom release student-kit demo test test-classroom hub lab benchmark benchmark-class benchmark-capacity clean
 
 venv: $(STAMP)
 
@@ -49,6 +49,10 @@ test-classroom: classroom
 ## Regenerate the solution cells of source/ from the reference modules, then release/.
 release: venv
 	$(PY) -m autograder.release
+
+## The checks of every TP without the reference solutions, for students' self-checks (pip-installable).
+student-kit: venv
+	$(PY) -m autograder.student_kit build/student-kit
 
 ## The instructor's job on the bundled sample class: release, autograde, feedback, export.
 demo: release

@@ -1,4 +1,5 @@
-"""The instructor-side package of the course kit (never given to students).
+"""The course kit's package: instructors install all of it; students get only the checks of every
+TP, without the reference solutions (`autograder.student_kit`).
 
 A course directory may bring TPs of its own: any `autograder/` folder on `sys.path`
 (the course root, when nbgrader runs there) adds its `tpNN/` packages to this one.

@@ -2,8 +2,11 @@
 
 A TP's `checks.py` declares specs and ends with
 
-    ASSIGNMENT = Assignment(reference=reference, specs=[...])
+    ASSIGNMENT = Assignment(reference=f"{__package__}.reference", specs=[...])
     grade = ASSIGNMENT.grade
+
+The reference module is imported only when a stand-in is needed (grading): the checks
+also run where it is absent, in the students' own kernels (`autograder.selfcheck`).
 
 The hidden-test cell of the notebook imports `grade` (`grade("sigma", globals())`); the
 nbgrader preprocessors use `ASSIGNMENT.plan` and `ASSIGNMENT.judge_facts`. The oracle of
@@ -15,6 +18,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import importlib
 import inspect
 import types
 from types import ModuleType
@@ -39,15 +43,27 @@ def _code_names(obj: Any) -> set[str]:
 class Assignment:
     """The checks of one TP: `plan` what the kernel runs, `judge_facts` what it reported."""
 
-    def __init__(self, *, reference: ModuleType, specs: Sequence[Spec]):
-        self.reference = reference
+    def __init__(self, *, reference: ModuleType | str, specs: Sequence[Spec]):
+        self._reference = reference
         self.specs = {spec.name: spec for spec in specs}
         if len(self.specs) != len(specs):
             raise ValueError("two specs have the same name")
-        self.exercises = exercises(reference)
-        unknown = [n for n, s in self.specs.items() if not isinstance(s, VariablesSpec) and n not in self.exercises]
+
+    @functools.cached_property
+    def reference(self) -> ModuleType:
+        """The reference solutions (instructor side only: never in the students' environment)."""
+        if isinstance(self._reference, ModuleType):
+            return self._reference
+        return importlib.import_module(self._reference)
+
+    @functools.cached_property
+    def exercises(self) -> list[str]:
+        """The reference's definitions, in order; ValueError if a spec has none."""
+        found = exercises(self.reference)
+        unknown = [n for n, s in self.specs.items() if not isinstance(s, VariablesSpec) and n not in found]
         if unknown:
             raise ValueError(f"specs without a reference definition: {unknown}")
+        return found
 
     # ------------------------------------------------------------ stand-ins
 
@@ -71,6 +87,10 @@ class Assignment:
     def cases(self, name: str, seed: int) -> list[Case]:
         return self.specs[name].cases(torch.Generator().manual_seed(seed))
 
+    def error_hints(self) -> dict[str, tuple[tuple[str, str], ...]]:
+        """The French hints for errors raised in each exercise, by exercise name."""
+        return {n: getattr(s, "error_hints", ()) for n, s in self.specs.items() if not isinstance(s, VariablesSpec)}
+
     def points(self, name: str) -> float:
         return self.specs[name].points
 
@@ -78,19 +98,22 @@ class Assignment:
         spec = self.specs[name]
         return spec.label if isinstance(spec, VariablesSpec) else spec.name
 
-    def plan(self, name: str, seed: int) -> dict[str, Any]:
-        """The request the kernel runs for `name` (see `autograder.probe`)."""
+    def plan(self, name: str, seed: int, stand_ins: bool = True) -> dict[str, Any]:
+        """The request the kernel runs for `name` (see `autograder.probe`).
+
+        Without `stand_ins`, the function uses the other exercises as the notebook defines them.
+        """
         spec = self.specs[name]
         if isinstance(spec, VariablesSpec):
-            return checking.request(spec, [])
-        return checking.request(spec, self.cases(name, seed), self.stand_in_source(name))
+            return checking.request(spec, [], exercises=list(self.error_hints()))
+        return checking.request(spec, self.cases(name, seed), self.stand_in_source(name) if stand_ins else "")
 
     def judge_facts(self, name: str, seed: int, facts: Any) -> Result:
         """The verdict on what the kernel reported for `plan(name, seed)`; never trusts the facts' shape."""
         spec = self.specs[name]
         try:
             if isinstance(spec, VariablesSpec):
-                return checking.judge_variables(spec, facts)
+                return checking.judge_variables(spec, facts, self.error_hints())
             return checking.judge(spec, checking.observation(spec, self.cases(name, seed), facts))
         except (ValueError, TypeError, KeyError) as error:
             return Result(function=self.label(name), points=0.0, possible=spec.points,

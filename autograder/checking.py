@@ -18,6 +18,7 @@ class report can group messages across inputs.
 from __future__ import annotations
 
 import math
+import re
 import secrets
 from dataclasses import dataclass, field, replace
 from typing import Any, Sequence
@@ -82,11 +83,13 @@ def statistical_cases(cases: Sequence[Case]) -> list[Case]:
     return [c for case in cases for c in (case, case, replace(case, inputs=tree_map(reseeded, case.inputs)))]
 
 
-def request(spec: Spec, cases: Sequence[Case], stand_in_source: str = "") -> dict[str, Any]:
-    """What the kernel must run for this spec (see `autograder.probe`)."""
+def request(spec: Spec, cases: Sequence[Case], stand_in_source: str = "",
+            exercises: Sequence[str] = ()) -> dict[str, Any]:
+    """What the kernel must run for this spec (see `autograder.probe`); for variables, `exercises`
+    are the functions an error that stopped the cell is traced back to."""
     common = {"kind": spec.kind, "nonce": nonce()}
     if isinstance(spec, VariablesSpec):
-        return {**common, "names": list(spec.variables)}
+        return {**common, "names": list(spec.variables), "exercises": list(exercises)}
     common.update(function=spec.name, arguments=list(spec.arguments), stand_ins=stand_in_source)
     if isinstance(spec, SequenceSpec):
         return {**common, "state": list(spec.state),
@@ -521,20 +524,73 @@ def judge(spec: Spec, obs: Observation) -> Result:
         score, messages = _statistics(spec, obs)
     else:
         score, messages = _compare(spec, obs)
+    complete = score == 1
     score = _penalties(spec, obs, score, messages)
     if not messages:
         labels = list(dict.fromkeys(steps[0].case.label for steps in obs.calls))
         messages.append("correct sur tous les essais (" + " ; ".join(labels) + ").")
-    return Result(function=spec.name, points=round(spec.points * score, 2), possible=spec.points, messages=messages)
+    return Result(function=spec.name, points=round(spec.points * score, 2), possible=spec.points,
+                  messages=grouped(messages), complete=complete)
 
 
-def judge_variables(spec: VariablesSpec, facts: Any) -> Result:
-    """The TP's verdict on the variables a cell left, read defensively (a missing one is None)."""
+CASE_LABEL = re.compile(r" \(essai : [^)]*\)")
+LEADING_NAME = re.compile(r"`([^`]+)`")
+
+
+def grouped(messages: list[str]) -> list[str]:
+    """One line for a message that only differs by the output it names first:
+    « `dl_dw1` n'est pas modifié … (de même pour `dl_db1`, `dl_dw2`) »."""
+    groups: dict[str, list[str]] = {}
+    names: dict[str, list[str]] = {}
+    for message in messages:
+        name = LEADING_NAME.match(message)
+        key = CASE_LABEL.sub("", message)
+        if name:
+            key = key.replace(name.group(0), "`◊`").replace(name.group(1), "◊")
+        groups.setdefault(key, []).append(message)
+        names.setdefault(key, []).append(name.group(0) if name else "")
+    lines = []
+    for key, members in groups.items():
+        others = [n for n in names[key][1:] if n]
+        lines.append(members[0] + (f" (de même pour {', '.join(others)})" if others else ""))
+    return lines
+
+
+def _stopped_by(error: Any, hints: dict[str, tuple[tuple[str, str], ...]]) -> str | None:
+    """What to tell a student whose cell stopped on an error before leaving its variables."""
+    if not isinstance(error, dict) or not isinstance(error.get("error"), str):
+        return None
+    text, function = error["error"].splitlines()[0][:200] if error["error"] else "Exception", error.get("function")
+    if not isinstance(function, str) or function not in hints:
+        return (f"l'exécution s'est arrêtée sur une erreur avant la fin : {text} — corrigez-la, "
+                "puis relancez toutes les cellules (Restart Kernel and Run All Cells).")
+    hint = next((h for needle, h in hints[function] if needle in text), None)
+    return (f"l'exécution s'est arrêtée sur une erreur dans votre fonction `{function}` : {text}"
+            + (f" — {hint.rstrip('.')}" if hint else "")
+            + f" ; l'entraînement utilise vos propres fonctions : corrigez `{function}` ou une fonction qu'elle "
+            "appelle (leurs vérifications, plus haut, vous guident), puis relancez toutes les cellules.")
+
+
+def failing_functions_message(names: Sequence[str]) -> str:
+    """Added to a failed training's verdict: the exercises of the notebook that fail their own checks."""
+    listed = ", ".join(f"`{n}`" for n in names)
+    return f"fonctions qui ne passent pas leur vérification : {listed} — l'entraînement les utilise, corrigez-les d'abord."
+
+
+def judge_variables(spec: VariablesSpec, facts: Any,
+                    hints: dict[str, tuple[tuple[str, str], ...]] | None = None) -> Result:
+    """The TP's verdict on the variables a cell left, read defensively (a missing one is None).
+
+    `hints` are the error hints of the TP's exercises, by name: when the cell stopped on an
+    error raised in one of them, the verdict names it."""
     variables = facts.get("variables") if isinstance(facts, dict) else None
     if not isinstance(variables, dict):
         raise ValueError("no variables")
     values = {name: codec.decode(variables[name]) if name in variables else None for name in spec.variables}
+    stopped = _stopped_by(facts.get("error"), hints or {})
+    if stopped and any(values[name] is None for name in spec.variables):
+        return Result(function=spec.label, points=0.0, possible=spec.points, messages=[stopped])
     score, messages = spec.judge(values)
     score = min(1.0, max(0.0, float(score)))
     return Result(function=spec.label, points=round(spec.points * score, 2), possible=spec.points,
-                  messages=list(messages))
+                  messages=list(messages), complete=score == 1)

@@ -264,8 +264,23 @@ def observe_sequence(request: dict[str, Any], namespace: dict[str, Any]) -> dict
     return facts
 
 
+def last_error(exercises: list[str]) -> dict[str, Any] | None:
+    """The error that stopped the last failing cell (IPython keeps it in `sys.last_value`),
+    and the innermost of the notebook's exercises its traceback went through."""
+    error = getattr(sys, "last_value", None)
+    if not isinstance(error, BaseException) or type(error).__name__ == "VerificationRatee":
+        return None
+    function, tb = None, error.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_name in exercises:
+            function = tb.tb_frame.f_code.co_name
+        tb = tb.tb_next
+    return {"error": f"{type(error).__name__}: {error}".strip()[:300], "function": function}
+
+
 def observe_variables(request: dict[str, Any], namespace: dict[str, Any]) -> dict[str, Any]:
-    """The variables asked for, as they are (None when missing; numpy numbers read as floats)."""
+    """The variables asked for, as they are (None when missing; numpy numbers read as floats),
+    and, when one is missing, the last error."""
     import numbers
 
     found = {}
@@ -274,7 +289,10 @@ def observe_variables(request: dict[str, Any], namespace: dict[str, Any]) -> dic
         if isinstance(value, numbers.Real) and not isinstance(value, (bool, int, torch.Tensor)):
             value = float(value)
         found[name] = encode(value)
-    return {"variables": found}
+    facts: dict[str, Any] = {"variables": found}
+    if any(name not in namespace for name in request["names"]):
+        facts["error"] = last_error(request.get("exercises", []))
+    return facts
 
 
 # the statistical kind is a function kind whose cases repeat seeds: the kernel needs nothing more

@@ -4,7 +4,8 @@ Convention for a TP named ASSIGNMENT: `source/ASSIGNMENT/*.ipynb` holds solution
 cells whose nbgrader `grade_id` is the name of a function or class of
 `autograder.ASSIGNMENT.reference`; each such cell is rewritten from that definition.
 A cell whose `grade_id` is `outils` receives `source/outils.py`, the helpers every
-notebook shares (its visible checks), so that they are written once.
+notebook shares (its visible checks), so that they are written once; `__TP__` in it
+becomes the TP's name.
 """
 
 from __future__ import annotations
@@ -49,11 +50,12 @@ def grade_id(cell) -> str | None:
 
 
 SHARED_CELLS = {"outils": "outils.py"}  # grade_id -> file of source/ written into that cell
+TP_PLACEHOLDER = "__TP__"
 
 
-def shared_cells(source: Path) -> dict[str, str]:
-    """The text of each shared cell, from its file in `source/` (absent files are skipped)."""
-    return {cell: (source / name).read_text(encoding="utf-8").rstrip("\n")
+def shared_cells(source: Path, assignment: str) -> dict[str, str]:
+    """The text of each shared cell for one TP, from its file in `source/` (absent files are skipped)."""
+    return {cell: (source / name).read_text(encoding="utf-8").rstrip("\n").replace(TP_PLACEHOLDER, assignment)
             for cell, name in SHARED_CELLS.items() if (source / name).exists()}
 
 
@@ -94,7 +96,7 @@ def reference_of(assignment: str) -> ModuleType:
 
 def release(root: Path, assignment: str) -> None:
     reference = reference_of(assignment)
-    shared = shared_cells(root / "source")
+    shared = shared_cells(root / "source", assignment)
     notebooks = sorted((root / "source" / assignment).glob("*.ipynb"))
     if not notebooks:
         raise SystemExit(f"source/{assignment}/ holds no notebook")

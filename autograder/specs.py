@@ -105,6 +105,7 @@ class Result:
     points: float
     possible: float
     messages: list[str]
+    complete: bool = False  # every output right on every case, nothing refused (penalties aside)
 
     @property
     def passed(self) -> bool:

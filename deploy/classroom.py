@@ -10,8 +10,9 @@ Run as root (it creates accounts and system folders):
 `deploy/jupyterhub_config.py` reads the same settings (`Classroom.from_environment`).
 What lives where (prefix `/opt/dl-from-scratch` by default):
 
-* `student-env/`: the students' Python, from environment.yml, **without** the `autograder`
-  package; world-readable. Its `etc/jupyter/nbgrader_config.py` is the global nbgrader config.
+* `student-env/`: the students' Python, from environment.yml, with the student kit (the checks of
+  every TP for their self-check, **without** the reference solutions: `autograder.student_kit`);
+  world-readable. Its `etc/jupyter/nbgrader_config.py` is the global nbgrader config.
 * `grader-env/`: the same plus `autograder` (which holds the reference solutions) and
   bubblewrap's kernel specs; readable by root and the grader accounts (group `autograder`) only.
 * `proxy/`: configurable-http-proxy from npm. `hub/<course>/`: the hub's database, cookie secret,
@@ -36,6 +37,7 @@ import secrets
 import shutil
 import subprocess
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -173,6 +175,17 @@ def install_env_config(env: Path) -> None:
     (lab_settings / "overrides.json").write_text(json.dumps(overrides, indent=1))
 
 
+def install_student_kit(env: Path) -> None:
+    """The checks of every TP, without the reference solutions, for the students' self-check."""
+    from autograder import student_kit
+    with tempfile.TemporaryDirectory() as folder:
+        kit = student_kit.build(Path(folder) / "autograder-checks")
+        student_kit.install(kit, str(env / "bin" / "python"))
+    leaked = sorted(str(p) for p in env.rglob("reference.py") if p.parent.parent.name == "autograder")
+    if leaked:
+        raise SystemExit(f"reference solutions in the students' environment: {leaked}")
+
+
 def disable_instructor_tools(env: Path) -> None:
     """Students get the Assignments list and Validate, not formgrader or Create Assignment."""
     jupyter = str(env / "bin" / "jupyter")
@@ -189,6 +202,7 @@ def install_envs(room: Classroom) -> None:
     if stamp.exists() and stamp.read_text() == wanted:
         return
     build_env(room.student_env, base)
+    install_student_kit(room.student_env)
     install_env_config(room.student_env)
     disable_instructor_tools(room.student_env)
     room.student_env.chmod(0o755)

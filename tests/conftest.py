@@ -79,6 +79,20 @@ def points_of_test_cells(tp: str) -> dict[str, float]:
             if c.cell_type == "code" and c.get("metadata", {}).get("nbgrader", {}).get("grade")}
 
 
+@pytest.fixture(scope="session")
+def kit(tmp_path_factory):
+    """The student kit (`autograder.student_kit`): the checks of every TP, no reference."""
+    from autograder import student_kit
+    return student_kit.build(tmp_path_factory.mktemp("kit") / "autograder-checks")
+
+
+@pytest.fixture()
+def student_env(kit, tmp_path, monkeypatch):
+    """Kernels and nbgrader started from here import `autograder` from the student kit only."""
+    monkeypatch.setenv("PYTHONPATH", str(kit))
+    return tmp_path
+
+
 @pytest.fixture()
 def without_grader(tmp_path, monkeypatch):
     """A kernel in which `import autograder` fails, as on a student's machine."""

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from autograder import selfcheck
 from conftest import TPS, assignment, student_namespace
 
 HERE = Path(__file__).resolve().parent
@@ -40,11 +41,14 @@ def test_every_tp_has_a_large_enough_catalogue():
 
 @pytest.mark.parametrize("tp,name,source,message", _cases("WRONG"))
 def test_wrong_code_is_rejected_by_its_own_check_with_its_message(tp, name, source, message):
-    results = verdicts(tp, student_namespace(tp, source))
+    namespace = student_namespace(tp, source)
+    results = verdicts(tp, namespace)
     assert results[name].points < results[name].possible
     assert message in results[name].report(), results[name].report()
     others = {n: r.report() for n, r in results.items() if n != name and not r.passed}
     assert not others, others
+    # the student's self-check, on the same inputs, gives the very verdict the feedback will give
+    assert selfcheck.check(assignment(tp), name, namespace, seed=0) == results[name]
 
 
 @pytest.mark.parametrize("tp,name,source", _cases("CORRECT"))

@@ -118,7 +118,7 @@ def test_feedback_is_written_for_every_graded_student(graded):
     for student in CLASS:
         page = next((course / "feedback" / student / "tp09").glob("*.html")).read_text()
         assert "BEGIN HIDDEN TESTS" not in page and "point(s)" in page
-        assert "autograder" not in page and "BEGIN SOLUTION" not in page
+        assert "autograder.tp" not in page and "BEGIN SOLUTION" not in page
     transposed = next(s for s, answers in CATALOGUE.items() if "backward_step" in answers)
     page = next((course / "feedback" / transposed / "tp09").glob("*.html")).read_text()
     assert "gradient de w transposé" in page

@@ -121,7 +121,7 @@ def test_source_cells_are_the_reference_and_the_shared_helpers(tp):
     graded = assignment(tp)
     for name in graded.exercises:
         assert cells[name] == solution_cell_source(getattr(graded.reference, name))
-    assert cells["outils"] == (REPO / "source" / "outils.py").read_text().rstrip("\n")
+    assert cells["outils"] == (REPO / "source" / "outils.py").read_text().rstrip("\n").replace("__TP__", tp)
 
 
 def test_committed_notebooks_have_no_outputs_and_no_secrets(tp):
@@ -129,7 +129,7 @@ def test_committed_notebooks_have_no_outputs_and_no_secrets(tp):
         nb = nbformat.read(path, as_version=4)
         assert all(not c.get("outputs") and c.get("execution_count") is None for c in nb.cells if c.cell_type == "code")
     text = release_path(tp).read_text()
-    for secret in ("BEGIN SOLUTION", "BEGIN HIDDEN TESTS", "autograder"):
+    for secret in ("BEGIN SOLUTION", "BEGIN HIDDEN TESTS", "autograder.tp", "import grade"):
         assert secret not in text
     stubs = [c.source for c in nbformat.read(release_path(tp), as_version=4).cells
              if c.metadata.get("nbgrader", {}).get("solution")]
@@ -178,15 +178,15 @@ def test_source_notebook_runs_and_every_hidden_check_gives_full_marks(tp, tmp_pa
 
 
 @pytest.mark.slow
-def test_completed_release_runs_and_validates_without_the_grader_package(tp, without_grader):
+def test_completed_release_validates_in_the_students_environment(tp, student_env):
     done = fill(nbformat.read(release_path(tp), as_version=4), solutions(nbformat.read(source_path(tp), as_version=4)))
-    path = without_grader / "done.ipynb"
+    path = student_env / "done.ipynb"
     nbformat.write(done, path)
     assert "Success! Your notebook passes all the tests." in validate(path)
-    untouched = without_grader / "untouched.ipynb"
+    untouched = student_env / "untouched.ipynb"
     shutil.copy(release_path(tp), untouched)
     report = validate(untouched)
-    assert "VALIDATION FAILED" in report and "NotImplementedError" in report
+    assert "VALIDATION FAILED" in report and "la fonction n'est pas encore écrite" in report
 
 
 @pytest.fixture()
@@ -215,4 +215,4 @@ def test_plain_nbgrader_grades_the_sample_class_as_it_says(tp, graded_sample_cla
         assert scores[student] == pytest.approx({**points, **expected}, abs=0.05), student
     for student in sample["STUDENTS"]:
         html = next((graded_sample_class / "feedback" / student / tp).glob("*.html")).read_text()
-        assert "BEGIN HIDDEN TESTS" not in html and "autograder" not in html and "BEGIN SOLUTION" not in html
+        assert "BEGIN HIDDEN TESTS" not in html and "autograder.tp" not in html and "BEGIN SOLUTION" not in html

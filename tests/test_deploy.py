@@ -16,7 +16,7 @@ import classroom  # noqa: E402
 import spawner  # noqa: E402
 
 
-def test_students_get_the_projects_runtime_dependencies_and_nothing_of_autograder():
+def test_students_get_the_projects_runtime_dependencies_and_autograder_only_as_the_kit():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["dependencies"]
     assert sorted(classroom.student_requirements()) == sorted(project)
     assert not any("autograder" in r for r in classroom.student_requirements())

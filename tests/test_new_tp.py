@@ -109,8 +109,8 @@ def test_a_new_tp_needs_only_its_own_files(tmp_path):
 
     run(["-m", "autograder.release", "tp99"], course)
     source = nbformat.read(course / "source" / "tp99" / "tp99.ipynb", as_version=4)
-    assert "### BEGIN SOLUTION" in source.cells[3].source and "def verifier" in source.cells[2].source
-    assert "autograder" not in (course / "release" / "tp99" / "tp99.ipynb").read_text()
+    assert "### BEGIN SOLUTION" in source.cells[3].source and "def verifier" in source.cells[2].source and '"tp99"' in source.cells[2].source
+    assert "autograder.tp" not in (course / "release" / "tp99" / "tp99.ipynb").read_text()
 
     run(["-m", "nbgrader", "generate_assignment", "tp99", "--force", "--log-level=ERROR"], course)
     wrong = "def total(x):\n    y = scaled(x)\n    return {'somme': y.sum(), 'max': y.min()}"

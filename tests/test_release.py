@@ -40,8 +40,10 @@ def test_solution_and_shared_cells_are_rewritten_and_the_rest_is_left_alone(tmp_
     assert not sync_notebook(path, reference, {"outils": "def verifier():\n    pass"})  # nothing left to change
 
 
-def test_the_shared_helpers_come_from_one_file():
-    assert shared_cells(REPO / "source") == {"outils": (REPO / "source" / "outils.py").read_text().rstrip("\n")}
+def test_the_shared_helpers_come_from_one_file_and_name_their_tp():
+    text = (REPO / "source" / "outils.py").read_text().rstrip("\n")
+    assert "__TP__" in text
+    assert shared_cells(REPO / "source", "tp42") == {"outils": text.replace("__TP__", "tp42")}
 
 
 def test_a_tp_folder_without_a_reference_is_refused_with_what_to_do(tmp_path):

@@ -50,12 +50,12 @@ def test_grade_prints_the_verdict_and_returns_points(capsys):
 
 
 @pytest.mark.slow
-def test_visible_checks_flag_a_wrong_function_under_validate(without_grader):
+def test_visible_checks_flag_a_wrong_function_under_validate(student_env):
     answers = {**solution_sources("tp09"), "dloss": "def dloss(v, t):\n    return v - t"}
-    path = without_grader / "wrong.ipynb"
+    path = student_env / "wrong.ipynb"
     nbformat.write(fill(nbformat.read(release_path("tp09"), as_version=4), answers), path)
     report = validate(path)
-    assert "VALIDATION FAILED" in report and "dloss : vérification ratée" in report
+    assert "VALIDATION FAILED" in report and "il manque le facteur 2" in report
 
 
 # ---------------------------------------------------------------- training

@@ -130,7 +130,9 @@ WRONG = [
     ("backward_pass", "def backward_pass(w1, b1, w2, b2, t, x, s1, x1, s2, x2, dl_dw1, dl_db1, dl_dw2, dl_db2):\n"
                       "    dl_w2, dl_b2, dl_x1 = backward_step(x1, w2, s2, dloss(x2, t))\n"
                       "    dl_w1, dl_b1, _ = backward_step(x, w1, s1, dl_x1)\n"
-                      "    return dl_w1, dl_b1, dl_w2, dl_b2", "`dl_db2` n'est pas modifié"),
+                      "    return dl_w1, dl_b1, dl_w2, dl_b2",
+     "`dl_dw1` n'est pas modifié : `dl_dw1 = dl_dw1 + …` crée un nouveau tenseur local ; accumulez en place avec "
+     "`dl_dw1 += …` ou `dl_dw1.add_(…)`. (de même pour `dl_db1`, `dl_dw2`, `dl_db2`)"),
     ("backward_pass", "def backward_pass(w1, b1, w2, b2, t, x, s1, x1, s2, x2, dl_dw1, dl_db1, dl_dw2, dl_db2):\n"
                       "    params = [p.clone().requires_grad_() for p in (w1, b1, w2, b2)]\n"
                       "    x2_ = sigma(sigma(x @ params[0].T + params[1]) @ params[2].T + params[3])\n"
@@ -197,3 +199,19 @@ CORRECT = [
                       "    torch.add(dl_dw1, dl_s1.T @ x, out=dl_dw1)\n    torch.add(dl_db1, dl_s1.sum(0), out=dl_db1)\n"
                       "    dl_dw2.copy_(dl_dw2 + dl_s2.T @ x1)\n    dl_db2.copy_(dl_db2 + dl_s2.sum(0))"),
 ]
+
+# A student's three most common mistakes, made at once in one notebook (tests/test_selfcheck.py):
+# (function, source, fragment of the diagnosis its visible check must show), then what the
+# check of the training must say.
+TRIAL = [
+    ("dloss", "def dloss(v, t):\n    return v - t", "il manque le facteur 2"),
+    ("backward_step", "def backward_step(xIn, w, s, dl_xOut):\n    dl_s = dsigma(s) * dl_xOut\n"
+                      "    dl_w = dl_s @ xIn\n    dl_b = dl_s.sum(dim=0)\n    dl_xIn = dl_s @ w\n"
+                      "    return dl_w, dl_b, dl_xIn", "produit impossible"),
+    ("backward_pass", "def backward_pass(w1, b1, w2, b2, t, x, s1, x1, s2, x2, dl_dw1, dl_db1, dl_dw2, dl_db2):\n"
+                      "    dl_x2 = dloss(x2, t)\n    dl_w2, dl_b2, dl_x1 = backward_step(x1, w2, s2, dl_x2)\n"
+                      "    dl_w1, dl_b1, _ = backward_step(x, w1, s1, dl_x1)\n    dl_dw1 = dl_dw1 + dl_w1\n"
+                      "    dl_db1 = dl_db1 + dl_b1\n    dl_dw2 = dl_dw2 + dl_w2\n    dl_db2 = dl_db2 + dl_b2",
+     "`dl_dw1` n'est pas modifié"),
+]
+TRIAL_TRAINING = "erreur dans votre fonction `backward_step`"

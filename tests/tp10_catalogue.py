@@ -303,3 +303,16 @@ CORRECT = [
                                "    torch.mul(velocities[k], momentum, out=velocities[k])",
                                "    velocities[k].add_(grads[k])", "    params[k].sub_(velocities[k] * lr)")),
 ]
+
+# A student's three most common mistakes, made at once in one notebook (tests/test_selfcheck.py):
+# (function, source, fragment of the diagnosis its visible check must show), then what the
+# check of the training must say.
+TRIAL = [
+    ("drelu", code("drelu", "return (x >= 0).to(x.dtype)"), "en 0, la dérivée de ReLU vaut 0"),
+    ("log_softmax", code("log_softmax", "return s - torch.log(torch.exp(s).sum(dim=1, keepdim=True))"),
+     "débordement sur de grands logits"),
+    ("sgd_momentum_step", code("sgd_momentum_step", "for k in params:", "    p = params[k]",
+                               "    velocities[k].mul_(momentum).add_(grads[k])", "    p = p - lr * velocities[k]"),
+     "les paramètres ne changent pas"),
+]
+TRIAL_TRAINING = "exactitude de test du réseau entraîné"

@@ -16,7 +16,6 @@ from autograder.data import digits_test_set
 from autograder.oracles import gradients, randn
 from autograder.training import AccuracyGrade
 from autograder.specs import Case, FunctionSpec, Mistake, Policy, VariablesSpec
-from autograder.tp09 import reference
 
 # TP 9 asks for vectorised code without autograd in every exercise.
 POLICY = Policy(
@@ -298,10 +297,11 @@ def _number(value: Any) -> float | None:
 
 
 ACCURACY = AccuracyGrade(
-    full_marks=FULL_MARKS_ACCURACY, chance=CHANCE_ACCURACY, word="précision",
-    too_low=("la précision est trop basse : vérifiez la mise à zéro des gradients à chaque époque, "
+    full_marks=FULL_MARKS_ACCURACY, chance=CHANCE_ACCURACY, word="exactitude",
+    too_low=("l'exactitude est trop basse : vérifiez la mise à zéro des gradients à chaque époque, "
                "l'appel à backward_pass et le signe du pas de gradient (w ← w − eta · dl_dw)."),
-    fractions="testAccuracy et trainAccuracy doivent être des fractions entre 0 et 1 (pas des pourcentages).",
+    fractions=("testAccuracy et trainAccuracy sont des exactitudes : des fractions entre 0 et 1 "
+               "(pas des pourcentages)."),
 )
 
 
@@ -321,6 +321,6 @@ def judge_training(values: dict[str, Any]) -> tuple[float, list[str]]:
 TRAINING = VariablesSpec(name="training", label="entraînement", points=TRAINING_POINTS,
                          variables=TRAINING_VARIABLES, judge=judge_training)
 
-ASSIGNMENT = Assignment(reference=reference, specs=[SIGMA, DSIGMA, LOSS, DLOSS, FORWARD_STEP, FORWARD_PASS,
+ASSIGNMENT = Assignment(reference=f"{__package__}.reference", specs=[SIGMA, DSIGMA, LOSS, DLOSS, FORWARD_STEP, FORWARD_PASS,
                                                     BACKWARD_STEP, BACKWARD_PASS, TRAINING])
 grade = ASSIGNMENT.grade

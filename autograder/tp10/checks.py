@@ -21,7 +21,6 @@ from autograder.oracles import gradients, randn
 from autograder.training import AccuracyGrade
 from autograder.specs import (Case, Forbidden, FunctionSpec, Mistake, Policy, SequenceSpec, StatisticalSpec,
                               VariablesSpec)
-from autograder.tp10 import reference
 
 VECTORISED = Policy(
     autograd="forbidden",
@@ -480,7 +479,7 @@ def judge_training(values: dict[str, Any]) -> tuple[float, list[str]]:
 TRAINING = VariablesSpec(name="training", label="entraînement", points=TRAINING_POINTS,
                          variables=TRAINING_VARIABLES, judge=judge_training)
 
-ASSIGNMENT = Assignment(reference=reference, specs=[
+ASSIGNMENT = Assignment(reference=f"{__package__}.reference", specs=[
     RELU, DRELU, LOG_SOFTMAX, CROSS_ENTROPY, DCROSS_ENTROPY, HE_INIT, FORWARD_PASS, BACKWARD_PASS, MINIBATCHES,
     SGD_MOMENTUM_STEP, TRAINING])
 grade = ASSIGNMENT.grade

@@ -13,9 +13,16 @@ import re
 
 import pytest
 
+from autograder import student_kit
 from hubclient import ASSIGNMENT, EXPECTED, assignment_status
 
 pytestmark = pytest.mark.slow
+
+def test_the_students_environment_holds_the_checks_and_no_solution(hub):
+    site = next(hub.student_env.glob("lib/python3*/site-packages"))
+    assert (site / "autograder" / ASSIGNMENT / "checks.py").exists()
+    assert student_kit.leaks(hub.student_env) == []
+
 
 def test_students_see_the_released_assignment_as_submitted(term, users, hub):
     for name in hub.students:
@@ -28,6 +35,8 @@ def test_validate_passes_the_right_copy_and_names_the_mistakes(term):
     assert mistakes["success"] and mistakes["value"].get("failed"), mistakes
     failed = " ".join(str(cell) for cell in mistakes["value"]["failed"])
     assert "loss" in failed and "backward_step" in failed, failed
+    # the students' self-check: the grader's own French diagnosis, from the student kit
+    assert "moyenne au lieu de somme" in failed and "gradient de w transposé" in failed, failed
 
 
 def test_autograder_grade_ran_in_the_formgrader_terminal(term):
@@ -45,4 +54,4 @@ def test_students_fetched_their_feedback(term):
     assert term["feedback_released"]["success"], term["feedback_released"]
     for label, page in term["feedback"].items():
         assert re.search(rf"Score:\s*{EXPECTED[label]}(\.0)?\s*/", page), page[:2000]
-        assert "from autograder" not in page  # hidden tests stay hidden in the feedback
+        assert "from autograder.tp" not in page  # hidden tests stay hidden in the feedback

@@ -2,7 +2,8 @@
 
 After the assignment's term (the `term` fixture: released, handed in, graded, feedback
 released), a student logs in, opens the assignment in JupyterLab, runs a cell, clicks Validate
-and reads the result; the instructor reaches the formgrader from the hub's Services menu and
+and reads the result; another runs all the cells of a copy with mistakes and reads the French
+diagnosis of the first one; the instructor reaches the formgrader from the hub's Services menu and
 sees the assignment and the class's grades. Screenshots go to tests/classroom/artifacts/.
 """
 
@@ -75,6 +76,26 @@ def test_student_runs_a_cell_and_validates_in_jupyterlab(browser, hub, term, use
     expect(dialog).to_contain_text("Validation Results", timeout=SLOW)
     shot(page, "etudiant-validation")
     expect(dialog).to_contain_text("Success! Your notebook passes all the tests.")
+    page.close()
+
+
+def test_a_student_reads_the_french_diagnosis_of_a_mistake_in_jupyterlab(browser, hub, term, users):
+    """The self-check from the student kit: Run All stops at the first wrong function, with its diagnosis."""
+    name = term["names"]["mistakes"]
+    users[name].start_server()
+    page = logged_in(browser, hub, name)
+    page.wait_for_selector("#jp-main-dock-panel", timeout=SLOW)
+    page.goto(f"{hub.url}/user/{name}/lab/tree/{hub.course}/{ASSIGNMENT}/{NOTEBOOK}")
+    page.locator(".jp-Notebook .jp-CodeCell").first.wait_for(timeout=SLOW)
+    expect(page.locator("#jp-main-statusbar").get_by_text(re.compile(r"\| Idle")).first).to_be_visible(timeout=SLOW)
+    page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
+    page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
+    diagnosis = page.locator(".jp-OutputArea-output", has_text="moyenne au lieu de somme")
+    expect(diagnosis).to_be_visible(timeout=SLOW)
+    diagnosis.scroll_into_view_if_needed()
+    shot(page, "etudiant-diagnostic")
+    expect(diagnosis).to_contain_text("❌ loss : 0 / 1 point(s)")
+    expect(diagnosis).not_to_contain_text("Traceback")
     page.close()
 
 

@@ -1,0 +1,155 @@
+"""The students' self-check: the grader's own checks, run in the student's kernel while they work.
+
+The visible check cell under an exercise calls `verifier("backward_pass")`: the TP's
+specs run on inputs drawn from a fresh seed, in this kernel, and the verdict is the one
+the feedback will give (`Result.report()`), in a few lines. A failing check raises
+`VerificationRatee`, which IPython shows without a traceback and which stops Run All.
+
+The students' environment holds the checks but no reference module (see
+`autograder.student_kit`), so nothing stands in for the other exercises a function
+uses: they are checked first, and when one fails the student is told to fix it first
+instead of reading a failure that is not theirs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import secrets
+import sys
+from dataclasses import replace
+from typing import Any
+
+from autograder import checking, probe
+from autograder.assignment import Assignment, _code_names
+from autograder.specs import Result, VariablesSpec
+
+MAX_LINES = 5  # what a student reads under a check: the verdict, then its first messages
+USES_A_FAILING = "`{name}` utilise votre `{used}`, qui ne passe pas sa vérification : corrigez-la d'abord."
+
+
+class VerificationRatee(Exception):
+    """A failing self-check: IPython renders `lines` instead of a traceback, and Run All stops here."""
+
+    def __init__(self, lines: list[str]):
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+    def _render_traceback_(self) -> list[str]:
+        return self.lines
+
+
+def short_report(result: Result) -> list[str]:
+    """`result.report()` in at most `MAX_LINES` lines."""
+    lines = result.report().split("\n")
+    if len(lines) > MAX_LINES:
+        hidden = len(lines) - (MAX_LINES - 1)
+        lines = lines[:MAX_LINES - 1] + [f"   … et {hidden} autre(s) remarque(s), corrigez d'abord celles-ci."]
+    return lines
+
+
+def _exercises_used(assignment: Assignment, name: str, namespace: dict[str, Any]) -> list[str]:
+    """The other checked exercises the student's `name` uses, directly or not, in the TP's order."""
+    checked = [n for n, s in assignment.specs.items() if not isinstance(s, VariablesSpec)]
+    found, pending = set(), [name]
+    while pending:
+        obj = namespace.get(pending.pop())
+        if obj is None or not callable(obj):
+            continue
+        try:
+            names = _code_names(obj) & set(checked)
+        except TypeError:  # not a function or class of the notebook
+            continue
+        pending += sorted(names - found)
+        found |= names
+    return [n for n in checked if n in found and n != name]
+
+
+def _fails_on_its_own(result: Result) -> bool:
+    """Not only because another exercise it uses fails."""
+    return not result.complete and not result.messages[0].startswith(f"`{result.function}` utilise votre `")
+
+
+def check(assignment: Assignment, name: str, namespace: dict[str, Any], seed: int | None = None,
+          _done: dict[str, Result] | None = None) -> Result:
+    """The verdict on `name` as the notebook defines it and everything it uses."""
+    done = {} if _done is None else _done
+    if name in done:
+        return done[name]
+    seed = secrets.randbits(62) if seed is None else seed
+    spec = assignment.specs[name]
+    if not isinstance(spec, VariablesSpec):
+        for used in _exercises_used(assignment, name, namespace):
+            if not check(assignment, used, namespace, seed, done).complete:
+                done[name] = Result(function=name, points=0.0, possible=spec.points,
+                                    messages=[USES_A_FAILING.format(name=name, used=used)])
+                return done[name]
+    request = assignment.plan(name, seed, stand_ins=False)
+    result = assignment.judge_facts(name, seed, probe.observe(request, namespace))
+    if isinstance(spec, VariablesSpec) and not result.complete:
+        failing = [n for n, s in assignment.specs.items() if not isinstance(s, VariablesSpec)
+                   and _fails_on_its_own(check(assignment, n, namespace, seed, done))]
+        if failing:
+            result = replace(result, messages=[*result.messages, checking.failing_functions_message(failing)])
+    done[name] = result
+    return result
+
+
+def verify(assignment: Assignment, name: str, namespace: dict[str, Any]) -> Result:
+    """Prints the verdict (a success, or a success with a penalty); raises `VerificationRatee` otherwise."""
+    result = check(assignment, name, namespace)
+    if not result.complete:
+        raise VerificationRatee(short_report(result))
+    print("\n".join(short_report(result)))
+    return result
+
+
+def crash_line(assignment: Assignment, error: BaseException) -> str | None:
+    """« ❌ erreur dans votre fonction `backward_step` … » when `error` was raised inside an exercise."""
+    function, tb = None, error.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_name in assignment.error_hints():
+            function = tb.tb_frame.f_code.co_name
+        tb = tb.tb_next
+    if function is None or isinstance(error, (VerificationRatee, KeyboardInterrupt)):
+        return None
+    text = f"{type(error).__name__}: {error}".splitlines()[0][:200]
+    hint = next((h for needle, h in assignment.error_hints()[function] if needle in text), None)
+    return (f"❌ erreur dans votre fonction `{function}` : {text}" + (f" — {hint}" if hint else "")
+            + f"\n   Cette cellule utilise vos fonctions : corrigez `{function}` (sa vérification, plus haut, "
+            "vous guide), puis relancez.")
+
+
+def _name_the_function_that_raised(assignment: Assignment) -> None:
+    """In IPython, an error raised inside one of the exercises is announced in French before its traceback."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+
+    def handler(shell, etype, value, tb, tb_offset=None):
+        line = crash_line(assignment, value)
+        if line:
+            print(line, file=sys.stderr)
+        shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
+
+    shell.set_custom_exc((Exception,), handler)
+
+
+class Verifier:
+    """`verifier("nom")` of a TP's notebook: the check of one exercise, in the caller's namespace."""
+
+    def __init__(self, tp: str, namespace: dict[str, Any]):
+        self.assignment = importlib.import_module(f"autograder.{tp}.checks").ASSIGNMENT
+        self.namespace = namespace
+        _name_the_function_that_raised(self.assignment)
+
+    def __call__(self, name: str) -> None:
+        verify(self.assignment, name, self.namespace)
+
+
+def verifier(tp: str, namespace: dict[str, Any] | None = None) -> Verifier:
+    """The notebook's `verifier`, bound to its globals (the caller's, by default)."""
+    return Verifier(tp, namespace if namespace is not None else sys._getframe(1).f_globals)
