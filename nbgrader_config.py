@@ -31,7 +31,7 @@ c.IgnorePattern.pattern = r"[\s\S]"
 
 from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor  # noqa: E402
 from nbgrader.preprocessors import (  # noqa: E402
-    AssignLatePenalties, CheckCellMetadata, ClearHiddenTests, GetGrades, IgnorePattern, LimitOutput, SaveAutoGrades)
+    AssignLatePenalties, CheckCellMetadata, ClearHiddenTests, IgnorePattern, LimitOutput, SaveAutoGrades)
 
 from autograder.nbgrader_ext import JudgeProbes, PlantProbes, ResilientExecute  # noqa: E402
 
@@ -46,6 +46,19 @@ c.Autograde.autograde_preprocessors = [
 # ResilientExecute is a subclass of Execute: it takes the Execute.* settings above
 # (and `--Execute.timeout=N` on the command line).
 
-# Feedback shows the French verdicts printed by the checks, not the hidden test code.
-c.GenerateFeedback.preprocessors = [GetGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
+# Feedback: the students' page, in French (`autograder/feedback.py`). It shows the verdicts of
+# the checks (not the hidden test code), a named section per function and per written answer,
+# the student's own figures, and which written answers still wait for an instructor (the total
+# then says which points are provisional). FeedbackGrades is nbgrader's GetGrades plus what the
+# page needs; the page is `autograder/templates/feedback/index.html.j2`, which takes the place
+# of nbgrader's template of the same name (nbgrader's own folder stays second, for formgrader).
+from autograder.feedback import NBGRADER_TEMPLATES, TEMPLATES, FeedbackGrades  # noqa: E402
+
+c.GenerateFeedback.preprocessors = [FeedbackGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
 c.ClearHiddenTests.enforce_metadata = False
+c.HTMLExporter.extra_template_basedirs = [str(TEMPLATES), str(NBGRADER_TEMPLATES)]
+
+# Figures: a kernel forked from the warm zygote (which imported matplotlib before ipykernel chose
+# its backend) would draw with Agg and display nothing; with this, every kernel nbgrader starts
+# (autograde, validate) uses the inline backend, as JupyterLab does, and the feedback shows them.
+c.Execute.extra_arguments = ["--IPKernelApp.matplotlib=inline"]

@@ -19,6 +19,7 @@ import importlib
 import json
 import re
 import secrets
+from dataclasses import replace
 
 from nbclient.exceptions import DeadKernelError
 from nbformat.notebooknode import NotebookNode
@@ -27,7 +28,8 @@ from nbgrader import utils
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Integer
 
-from autograder.specs import Result
+from autograder.checking import failing_functions_message
+from autograder.specs import Result, VariablesSpec
 from autograder.probe import MIME, encode_request
 
 PLAN = "autograder_probe"  # cell metadata the grader keeps for itself between the two steps
@@ -159,7 +161,24 @@ def _missing_facts_message(cell) -> str:
 
 
 class JudgeProbes(NbGraderPreprocessor):
-    """The verdict of each planted hidden check, made here from the facts the kernel displayed."""
+    """The verdict of each planted hidden check, made here from the facts the kernel displayed.
+
+    A failed training's verdict also lists the exercises of the notebook that failed their own
+    checks, as the students' self-check does (`autograder.selfcheck`).
+    """
+
+    def preprocess(self, nb, resources):
+        self._failed: list[str] = []
+        return super().preprocess(nb, resources)
+
+    def _with_failed_exercises(self, assignment, name: str, result: Result) -> Result:
+        if not isinstance(assignment.specs[name], VariablesSpec):
+            if not result.complete:
+                self._failed.append(name)
+            return result
+        if result.complete or not self._failed:
+            return result
+        return replace(result, messages=[*result.messages, failing_functions_message(self._failed)])
 
     def preprocess_cell(self, cell, resources, index):
         plan = cell.metadata.pop(PLAN, None)
@@ -179,6 +198,7 @@ class JudgeProbes(NbGraderPreprocessor):
             # what stopped the cell stays visible (timeout, dead kernel…); it also makes the score 0
             problems = [_error_output(o.get("ename", "Erreur"), o.get("evalue", ""))
                         for o in cell.outputs if o.get("output_type") == "error"][-1:]
+        result = self._with_failed_exercises(assignment, plan["name"], result)
         cell.outputs = [new_output("stream", name="stdout", text=result.report() + "\n"), *problems,
                         new_output("execute_result", data={"text/plain": repr(float(result.points))},
                                    execution_count=cell.get("execution_count"))]

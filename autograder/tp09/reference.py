@@ -47,8 +47,10 @@ def forward_pass(
 def backward_step(
     xIn: torch.Tensor, w: torch.Tensor, s: torch.Tensor, dl_xOut: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    r"""`dl_xOut` $= \partial \mathcal{L} / \partial x_{out}$ où $x_{out} = \sigma(s)$ ; renvoie `(dl_w, dl_b, dl_xIn)`,
-    les gradients de $\mathcal{L}$ par rapport à $w$, $b$ et $x_{in}$."""
+    r"""`dl_xOut` $= \partial \mathcal{L} / \partial x_{out}$, où $x_{out} = \sigma(s)$.
+
+    Renvoie `(dl_w, dl_b, dl_xIn)`, les gradients de $\mathcal{L}$ par rapport à $w$, $b$ et $x_{in}$.
+    """
     dl_s = dsigma(s) * dl_xOut
     dl_w = dl_s.T @ xIn
     dl_b = dl_s.sum(dim=0)

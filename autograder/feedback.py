@@ -1,0 +1,140 @@
+"""The students' feedback pages: nbgrader's GenerateFeedback with the course's French template.
+
+`nbgrader_config.py` puts `FeedbackGrades` in place of nbgrader's `GetGrades` and adds
+`TEMPLATES` to the HTML exporter's template folders, where `feedback/index.html.j2`
+replaces nbgrader's page of the same name (nbgrader's API always asks for the template
+called "feedback"). The preprocessor gives the template what it needs:
+
+* per grade cell, its score and whether it is still **waiting for an instructor**: a written
+  answer (a markdown grade cell) without a manual score, that the autograder could not score
+  either (an answer left untouched is scored 0 automatically: "pas de réponse");
+* the totals: the points already graded, and the points waiting for correction;
+* the verdicts of the checks as HTML (lines that wrap, `code` in backticks), in place of the
+  plain text the grader printed; and no `execute_result` in grade cells (the points the hidden
+  test returned, which nbgrader would show as `Out[n]: 1.0`).
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+
+from nbformat.v4 import new_output
+from nbgrader import utils
+from nbgrader.preprocessors import GetGrades
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+NBGRADER_TEMPLATES = Path(utils.__file__).resolve().parent / "server_extensions" / "formgrader" / "templates"
+
+VERDICT_MIME = "text/html"
+_CODE = re.compile(r"`([^`\n]+)`")
+_MARKS = {"✅": "ok", "🟠": "partial", "❌": "ko"}
+_VERDICT_HEAD = re.compile(r"(?:✅|🟠|❌) (.+?) : [\d.]+ / [\d.]+ point")
+_AUTO_COMMENTS = {"No response.": "Pas de réponse."}  # nbgrader's automatic comments
+
+
+def inline_code(text: str) -> str:
+    """HTML of one line of plain text, each `span in backticks` as <code>."""
+    parts = _CODE.split(text)  # even: text, odd: code
+    return "".join(f"<code>{html.escape(p)}</code>" if i % 2 else html.escape(p) for i, p in enumerate(parts))
+
+
+def verdict_html(text: str) -> str:
+    """The verdict `Result.report()` printed — `✅ f : 1 / 1 point(s)` then `   - message` lines — as HTML."""
+    lines = text.rstrip("\n").split("\n")
+    head, items = lines[0], []
+    for line in lines[1:]:
+        if line.startswith("   - "):
+            items.append(line[5:])
+        elif items:  # a message on several lines
+            items[-1] += "\n" + line
+        else:
+            head += "\n" + line
+    kind = next((k for mark, k in _MARKS.items() if head.startswith(mark)), "info")
+    body = "".join(f"<li>{inline_code(item)}</li>" for item in items)
+    return (f'<div class="verdict verdict-{kind}"><p class="verdict-head">{inline_code(head)}</p>'
+            + (f'<ul class="verdict-lines">{body}</ul>' if body else "") + "</div>")
+
+
+def coalesce_streams(outputs: list) -> list:
+    """Consecutive prints to the same stream as one output (one block on the page, not one per print)."""
+    merged = []
+    for output in outputs:
+        previous = merged[-1] if merged else None
+        if (output.output_type == "stream" and previous is not None and previous.output_type == "stream"
+                and previous.get("name") == output.get("name")):
+            previous.text += output.text
+        else:
+            merged.append(output)
+    return merged
+
+
+def section_name(grade_id: str) -> str:
+    """The function a cell is about: its grade_id, without the `test_` of a test cell."""
+    return grade_id.removeprefix("test_")
+
+
+class FeedbackGrades(GetGrades):
+    """nbgrader's GetGrades, plus what the French feedback template shows (see the module's docstring)."""
+
+    def preprocess(self, nb, resources):
+        self._graded = self._graded_max = self._pending = 0.0
+        self._pending_cells: list[str] = []
+        self._manual = False
+        nb, resources = super().preprocess(nb, resources)
+        penalty = resources["nbgrader"].get("late_penalty") or 0
+        resources["feedback"] = {
+            "graded": max(self._graded - penalty, 0.0) if penalty else self._graded,
+            "graded_max": self._graded_max,
+            "pending": self._pending,
+            "pending_cells": self._pending_cells,
+            "manual": self._manual,  # some cell already graded by an instructor
+            "total_max": self._graded_max + self._pending,
+        }
+        return nb, resources
+
+    def _get_score(self, cell, resources):
+        grade = self.gradebook.find_grade(cell.metadata["nbgrader"]["grade_id"], self.notebook_id,
+                                          self.assignment_id, self.student_id)
+        super()._get_score(cell, resources)
+        pending = grade.manual_score is None and grade.auto_score is None
+        cell.metadata.nbgrader["pending"] = pending
+        cell.metadata.nbgrader["section"] = section_name(cell.metadata.nbgrader["grade_id"])
+        if pending:
+            self._pending += grade.max_score
+            self._pending_cells.append(cell.metadata.nbgrader["grade_id"])
+        else:
+            self._graded += grade.score
+            self._graded_max += grade.max_score
+            self._manual = self._manual or grade.manual_score is not None
+
+    def _get_comment(self, cell, resources):
+        """The instructor's comment; else nbgrader's automatic one ("No response."), in French and labelled as such."""
+        comment = self.gradebook.find_comment(cell.metadata["nbgrader"]["grade_id"], self.notebook_id,
+                                              self.assignment_id, self.student_id)
+        if comment.manual_comment:
+            cell.metadata.nbgrader["comment"], cell.metadata.nbgrader["comment_by"] = comment.manual_comment, "grader"
+        else:
+            automatic = comment.auto_comment
+            cell.metadata.nbgrader["comment"] = _AUTO_COMMENTS.get(automatic, automatic)
+            cell.metadata.nbgrader["comment_by"] = "auto"
+
+    def preprocess_cell(self, cell, resources, cell_index):
+        cell, resources = super().preprocess_cell(cell, resources, cell_index)
+        if cell.cell_type == "code":
+            cell.outputs = coalesce_streams(cell.outputs)
+        if cell.cell_type == "code" and utils.is_grade(cell) and not utils.is_solution(cell):  # a test cell
+            outputs = []
+            for output in cell.outputs:
+                if output.output_type == "execute_result":
+                    continue  # the points the hidden test returned: the heading shows the score
+                if output.output_type == "stream" and output.get("name") == "stdout" and output.text.strip():
+                    label = _VERDICT_HEAD.match(output.text)
+                    if label:  # the check's own name for what it grades (« entraînement »)
+                        cell.metadata.nbgrader["section"] = label.group(1)
+                    output = new_output("display_data", data={VERDICT_MIME: verdict_html(output.text),
+                                                              "text/plain": output.text})
+                outputs.append(output)
+            cell.outputs = outputs
+        return cell, resources
