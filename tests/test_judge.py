@@ -310,3 +310,29 @@ def test_synthetic_specs_do_not_leak_reference_functions():
     import gc
     check(STATS, define(STATS_SOURCE), stand_ins="def helper():\n    return 1\n")
     assert not [o for o in gc.get_objects() if type(o) is types.FunctionType and o.__code__.co_filename == "<reference>"]
+
+
+# ---------------------------------------------------------------- a training stopped by an error
+
+STOPPED = VariablesSpec(name="training", label="entraînement", points=3, variables=("w", "testAccuracy"),
+                        judge=lambda values: (1.0, ["ok"]))
+HINTS = {"backward_step": (("shapes cannot be multiplied", "produit impossible : vérifiez les transpositions."),)}
+
+
+def test_a_training_stopped_inside_an_exercise_names_it_with_its_hint():
+    facts = {"variables": {}, "error": {"error": "RuntimeError: mat1 and mat2 shapes cannot be multiplied (4x3 and 5x7)",
+                                        "function": "backward_step"}}
+    result = checking.judge_variables(STOPPED, facts, HINTS)
+    assert result.points == 0 and len(result.messages) == 1
+    assert "erreur dans votre fonction `backward_step` : RuntimeError: mat1" in result.messages[0]
+    assert "produit impossible : vérifiez les transpositions ;" in result.messages[0]
+
+
+def test_a_reported_error_names_no_function_it_does_not_know_and_never_replaces_present_variables():
+    facts = {"variables": {}, "error": {"error": "NameError: name 'x' is not defined", "function": "os.system"}}
+    message = checking.judge_variables(STOPPED, facts, HINTS).messages[0]
+    assert "os.system" not in message and "NameError" in message and "relancez toutes les cellules" in message
+    present = {"variables": {"w": codec.encode(torch.ones(2)), "testAccuracy": codec.encode(0.9)},
+               "error": {"error": "RuntimeError: x", "function": "backward_step"}}
+    assert checking.judge_variables(STOPPED, present, HINTS).points == 3
+    assert checking.judge_variables(STOPPED, {"variables": {}, "error": ["forged"]}, HINTS).points == 3

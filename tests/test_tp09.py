@@ -74,14 +74,14 @@ def trained():
     xtr = torch.tensor((Xtr - mean) / std, dtype=torch.float32)
     xte = torch.tensor((Xte - mean) / std, dtype=torch.float32)
     ttr = torch.nn.functional.one_hot(torch.tensor(ytr), 10).float() * 0.9
-    g = torch.Generator().manual_seed(0)
-    p = {"w1": torch.empty(50, 64).normal_(0, 0.1, generator=g), "b1": torch.empty(50).normal_(0, 0.1, generator=g),
-         "w2": torch.empty(10, 50).normal_(0, 0.1, generator=g), "b2": torch.empty(10).normal_(0, 0.1, generator=g)}
+    g, epsilon, eta = torch.Generator().manual_seed(0), 0.05, 0.12 / len(xtr)  # the notebook's settings
+    p = {"w1": torch.empty(50, 64).normal_(0, epsilon, generator=g), "b1": torch.empty(50).normal_(0, epsilon, generator=g),
+         "w2": torch.empty(10, 50).normal_(0, epsilon, generator=g), "b2": torch.empty(10).normal_(0, epsilon, generator=g)}
     for _ in range(1000):
         grads = [torch.zeros_like(v) for v in p.values()]
         out = ns["forward_pass"](p["w1"], p["b1"], p["w2"], p["b2"], xtr)
         ns["backward_pass"](*p.values(), ttr, xtr, *out, *grads)
-        p = {k: v - 0.2 / len(xtr) * g_ for (k, v), g_ in zip(p.items(), grads)}
+        p = {k: v - eta * g_ for (k, v), g_ in zip(p.items(), grads)}
     x2 = ns["forward_pass"](*p.values(), xte)[3]
     accuracy = (x2.argmax(1) == torch.tensor(yte)).double().mean().item()
     return {**p, "trainAccuracy": 0.99, "testAccuracy": accuracy}

@@ -202,7 +202,7 @@ CORRECT = [
 
 # A student's three most common mistakes, made at once in one notebook (tests/test_selfcheck.py):
 # (function, source, fragment of the diagnosis its visible check must show), then what the
-# check of the training must say.
+# check of the training must say, and what the training cell says when it crashes.
 TRIAL = [
     ("dloss", "def dloss(v, t):\n    return v - t", "il manque le facteur 2"),
     ("backward_step", "def backward_step(xIn, w, s, dl_xOut):\n    dl_s = dsigma(s) * dl_xOut\n"
@@ -215,3 +215,4 @@ TRIAL = [
      "`dl_dw1` n'est pas modifié"),
 ]
 TRIAL_TRAINING = "erreur dans votre fonction `backward_step`"
+TRIAL_CRASH = "❌ erreur dans votre fonction `backward_step` : RuntimeError: mat1 and mat2 shapes cannot be multiplied"

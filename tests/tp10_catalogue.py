@@ -306,7 +306,7 @@ CORRECT = [
 
 # A student's three most common mistakes, made at once in one notebook (tests/test_selfcheck.py):
 # (function, source, fragment of the diagnosis its visible check must show), then what the
-# check of the training must say.
+# check of the training must say (and, if the training crashes, what its cell must say: TRIAL_CRASH).
 TRIAL = [
     ("drelu", code("drelu", "return (x >= 0).to(x.dtype)"), "en 0, la dérivée de ReLU vaut 0"),
     ("log_softmax", code("log_softmax", "return s - torch.log(torch.exp(s).sum(dim=1, keepdim=True))"),
