@@ -275,7 +275,11 @@ def last_error(exercises: list[str]) -> dict[str, Any] | None:
         if tb.tb_frame.f_code.co_name in exercises:
             function = tb.tb_frame.f_code.co_name
         tb = tb.tb_next
-    return {"error": f"{type(error).__name__}: {error}".strip()[:300], "function": function}
+    try:
+        text = f"{type(error).__name__}: {error}".strip()[:300]
+    except Exception:  # noqa: BLE001 - an exception whose message cannot be read
+        text = type(error).__name__
+    return {"error": text, "function": function}
 
 
 def observe_variables(request: dict[str, Any], namespace: dict[str, Any]) -> dict[str, Any]:

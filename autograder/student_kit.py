@@ -84,11 +84,13 @@ def _body(definition) -> str:
 
 
 def leaks(folder: Path) -> list[str]:
-    """What of the reference solutions is found below `folder`: reference modules, solution markers,
-    the code of any reference definition (instructor side: this reads the references)."""
+    """What of the reference solutions is found below `folder` (an environment, a kit): reference
+    modules, and in the `autograder` packages there, solution markers or the code of any reference
+    definition (instructor side: this reads the references)."""
     from autograder.course import has_grader
     found = [str(p) for p in folder.rglob("reference.py") if p.parent.parent.name == "autograder"]
-    texts = {p: p.read_text(encoding="utf-8", errors="replace") for p in folder.rglob("*.py")}
+    packages = [p for p in folder.rglob("autograder") if p.is_dir()]
+    texts = {p: p.read_text(encoding="utf-8", errors="replace") for package in packages for p in package.rglob("*.py")}
     found += [f"{p}: solution markers" for p, text in texts.items() if "### BEGIN SOLUTION" in text]
     for tp in (p.name for p in tp_packages()):
         if not has_grader(tp):

@@ -298,8 +298,9 @@ def _number(value: Any) -> float | None:
 
 ACCURACY = AccuracyGrade(
     full_marks=FULL_MARKS_ACCURACY, chance=CHANCE_ACCURACY, word="exactitude",
-    too_low=("l'exactitude est trop basse : vérifiez la mise à zéro des gradients à chaque époque, "
-               "l'appel à backward_pass et le signe du pas de gradient (w ← w − eta · dl_dw)."),
+    too_low=("l'exactitude est trop basse : l'entraînement utilise vos fonctions (forward_pass, backward_pass), "
+             "vérifiez-les d'abord avec leurs tests ; puis la mise à zéro des gradients à chaque époque "
+             "et le signe du pas de gradient (w ← w − eta · dl_dw)."),
     fractions=("testAccuracy et trainAccuracy sont des exactitudes : des fractions entre 0 et 1 "
                "(pas des pourcentages)."),
 )
@@ -321,6 +322,6 @@ def judge_training(values: dict[str, Any]) -> tuple[float, list[str]]:
 TRAINING = VariablesSpec(name="training", label="entraînement", points=TRAINING_POINTS,
                          variables=TRAINING_VARIABLES, judge=judge_training)
 
-ASSIGNMENT = Assignment(reference=f"{__package__}.reference", specs=[SIGMA, DSIGMA, LOSS, DLOSS, FORWARD_STEP, FORWARD_PASS,
-                                                    BACKWARD_STEP, BACKWARD_PASS, TRAINING])
+ASSIGNMENT = Assignment(reference=f"{__package__}.reference", specs=[
+    SIGMA, DSIGMA, LOSS, DLOSS, FORWARD_STEP, FORWARD_PASS, BACKWARD_STEP, BACKWARD_PASS, TRAINING])
 grade = ASSIGNMENT.grade

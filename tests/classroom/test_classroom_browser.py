@@ -92,10 +92,13 @@ def test_a_student_reads_the_french_diagnosis_of_a_mistake_in_jupyterlab(browser
     page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
     diagnosis = page.locator(".jp-OutputArea-output", has_text="moyenne au lieu de somme")
     expect(diagnosis).to_be_visible(timeout=SLOW)
-    diagnosis.scroll_into_view_if_needed()
-    shot(page, "etudiant-diagnostic")
     expect(diagnosis).to_contain_text("❌ loss : 0 / 1 point(s)")
     expect(diagnosis).not_to_contain_text("Traceback")
+    cell = page.locator(".jp-CodeCell").filter(has_text="moyenne au lieu de somme")
+    cell.scroll_into_view_if_needed()
+    page.wait_for_timeout(1000)  # the notebook renders the cells it scrolled to
+    shot(page, "etudiant-diagnostic")
+    cell.screenshot(path=str(ARTIFACTS / "etudiant-diagnostic-cellule.png"))
     page.close()
 
 

@@ -72,10 +72,11 @@ def test_the_server_sees_no_solution_and_no_grader_file(student, hub):
               hub.hub_dir, "/root", f"/home/{other}", "/work"]
     out = shell(student, " ; ".join(f"test -e {path} && echo VISIBLE {path}" for path in hidden) + " ; true")
     assert "VISIBLE" not in out, out
-    out = shell(student, "python -c 'import importlib.util as u; print(\"autograder:\", u.find_spec(\"autograder\"))'"
-                         " ; find / -xdev -path /proc -prune -o \\( -name 'reference.py' -o -name 'checks.py' \\)"
-                         " -path '*tp09*' -print 2>/dev/null")
-    assert "autograder: None" in out and "tp09" not in out, out
+    # the student kit: the checks (for the self-check), never a reference solution
+    out = shell(student, "python -c 'import importlib.util as u; print(\"checks:\", u.find_spec(\"autograder.tp09.checks\")"
+                         " is not None, \"reference:\", u.find_spec(\"autograder.tp09.reference\"))'"
+                         " ; find / -xdev -path /proc -prune -o -name 'reference.py' -path '*tp09*' -print 2>/dev/null")
+    assert "checks: True reference: None" in out and "tp09/reference.py" not in out, out
 
 
 def test_the_server_can_write_its_home_and_the_exchange_only(student, hub):
