@@ -556,6 +556,12 @@ def grouped(messages: list[str]) -> list[str]:
     return lines
 
 
+def error_in_exercise(function: str, text: str, hints: dict[str, tuple[tuple[str, str], ...]]) -> str:
+    """« erreur dans votre fonction `f` : RuntimeError: … — hint », the hint of `f`'s spec for that error."""
+    hint = next((h for needle, h in hints.get(function, ()) if needle in text), None)
+    return f"erreur dans votre fonction `{function}` : {text}" + (f" — {hint.rstrip('.')}" if hint else "")
+
+
 def _stopped_by(error: Any, hints: dict[str, tuple[tuple[str, str], ...]]) -> str | None:
     """What to tell a student whose cell stopped on an error before leaving its variables."""
     if not isinstance(error, dict) or not isinstance(error.get("error"), str):
@@ -564,11 +570,9 @@ def _stopped_by(error: Any, hints: dict[str, tuple[tuple[str, str], ...]]) -> st
     if not isinstance(function, str) or function not in hints:
         return (f"l'exécution s'est arrêtée sur une erreur avant la fin : {text} — corrigez-la, "
                 "puis relancez toutes les cellules (Restart Kernel and Run All Cells).")
-    hint = next((h for needle, h in hints[function] if needle in text), None)
-    return (f"l'exécution s'est arrêtée sur une erreur dans votre fonction `{function}` : {text}"
-            + (f" — {hint.rstrip('.')}" if hint else "")
-            + f" ; l'entraînement utilise vos propres fonctions : corrigez `{function}` ou une fonction qu'elle "
-            "appelle (leurs vérifications, plus haut, vous guident), puis relancez toutes les cellules.")
+    return (f"l'exécution s'est arrêtée sur une {error_in_exercise(function, text, hints)} ; l'entraînement "
+            f"utilise vos propres fonctions : corrigez `{function}` ou une fonction qu'elle appelle (leurs "
+            "vérifications, plus haut, vous guident), puis relancez toutes les cellules.")
 
 
 def failing_functions_message(names: Sequence[str]) -> str:

@@ -264,17 +264,23 @@ def observe_sequence(request: dict[str, Any], namespace: dict[str, Any]) -> dict
     return facts
 
 
-def last_error(exercises: list[str]) -> dict[str, Any] | None:
-    """The error that stopped the last failing cell (IPython keeps it in `sys.last_value`),
-    and the innermost of the notebook's exercises its traceback went through."""
-    error = getattr(sys, "last_value", None)
-    if not isinstance(error, BaseException) or type(error).__name__ == "VerificationRatee":
-        return None
+def raised_in(error: BaseException, exercises: Any) -> str | None:
+    """The innermost of the notebook's exercises the error's traceback went through."""
     function, tb = None, error.__traceback__
     while tb is not None:
         if tb.tb_frame.f_code.co_name in exercises:
             function = tb.tb_frame.f_code.co_name
         tb = tb.tb_next
+    return function
+
+
+def last_error(exercises: list[str]) -> dict[str, Any] | None:
+    """The error that stopped the last failing cell (IPython keeps it in `sys.last_value`),
+    and the exercise it was raised in."""
+    error = getattr(sys, "last_value", None)
+    if not isinstance(error, BaseException) or type(error).__name__ == "VerificationRatee":
+        return None
+    function = raised_in(error, exercises)
     try:
         text = f"{type(error).__name__}: {error}".strip()[:300]
     except Exception:  # noqa: BLE001 - an exception whose message cannot be read

@@ -66,7 +66,8 @@ def _exercises_used(assignment: Assignment, name: str, namespace: dict[str, Any]
 
 def _fails_on_its_own(result: Result) -> bool:
     """Not only because another exercise it uses fails."""
-    return not result.complete and not result.messages[0].startswith(f"`{result.function}` utilise votre `")
+    return not result.complete and not (result.messages and result.messages[0].startswith(
+        f"`{result.function}` utilise votre `"))
 
 
 def check(assignment: Assignment, name: str, namespace: dict[str, Any], seed: int | None = None,
@@ -105,18 +106,13 @@ def verify(assignment: Assignment, name: str, namespace: dict[str, Any]) -> Resu
 
 def crash_line(assignment: Assignment, error: BaseException) -> str | None:
     """« ❌ erreur dans votre fonction `backward_step` … » when `error` was raised inside an exercise."""
-    function, tb = None, error.__traceback__
-    while tb is not None:
-        if tb.tb_frame.f_code.co_name in assignment.error_hints():
-            function = tb.tb_frame.f_code.co_name
-        tb = tb.tb_next
+    hints = assignment.error_hints()
+    function = probe.raised_in(error, hints)
     if function is None or isinstance(error, (VerificationRatee, KeyboardInterrupt)):
         return None
     text = f"{type(error).__name__}: {error}".splitlines()[0][:200]
-    hint = next((h for needle, h in assignment.error_hints()[function] if needle in text), None)
-    return (f"❌ erreur dans votre fonction `{function}` : {text}" + (f" — {hint}" if hint else "")
-            + f"\n   Cette cellule utilise vos fonctions : corrigez `{function}` (sa vérification, plus haut, "
-            "vous guide), puis relancez.")
+    return (f"❌ {checking.error_in_exercise(function, text, hints)}\n   Cette cellule utilise vos fonctions : "
+            f"corrigez `{function}` (sa vérification, plus haut, vous guide), puis relancez.")
 
 
 def _name_the_function_that_raised(assignment: Assignment) -> None:

@@ -57,15 +57,20 @@ def screenshot_on_failure(request):
             shot(page, f"echec-{request.node.name}-{n}")
 
 
-def test_student_runs_a_cell_and_validates_in_jupyterlab(browser, hub, term, users):
-    name = term["names"]["right"]
+def notebook_opened(browser, hub, users, name: str):
+    """The student's copy of the assignment open in JupyterLab, its kernel idle."""
     users[name].start_server()
     page = logged_in(browser, hub, name)
     page.wait_for_selector("#jp-main-dock-panel", timeout=SLOW)
     page.goto(f"{hub.url}/user/{name}/lab/tree/{hub.course}/{ASSIGNMENT}/{NOTEBOOK}")
-    first_code_cell = page.locator(".jp-Notebook .jp-CodeCell").first
-    first_code_cell.wait_for(timeout=SLOW)
+    page.locator(".jp-Notebook .jp-CodeCell").first.wait_for(timeout=SLOW)
     expect(page.locator("#jp-main-statusbar").get_by_text(re.compile(r"\| Idle")).first).to_be_visible(timeout=SLOW)
+    return page
+
+
+def test_student_runs_a_cell_and_validates_in_jupyterlab(browser, hub, term, users):
+    page = notebook_opened(browser, hub, users, term["names"]["right"])
+    first_code_cell = page.locator(".jp-Notebook .jp-CodeCell").first
     first_code_cell.locator(".jp-InputPrompt").click()  # select the cell (command mode)
     page.keyboard.press("Shift+Enter")
     expect(first_code_cell.locator(".jp-InputPrompt")).to_have_text(re.compile(r"\[1\]"), timeout=SLOW)
@@ -81,13 +86,7 @@ def test_student_runs_a_cell_and_validates_in_jupyterlab(browser, hub, term, use
 
 def test_a_student_reads_the_french_diagnosis_of_a_mistake_in_jupyterlab(browser, hub, term, users):
     """The self-check from the student kit: Run All stops at the first wrong function, with its diagnosis."""
-    name = term["names"]["mistakes"]
-    users[name].start_server()
-    page = logged_in(browser, hub, name)
-    page.wait_for_selector("#jp-main-dock-panel", timeout=SLOW)
-    page.goto(f"{hub.url}/user/{name}/lab/tree/{hub.course}/{ASSIGNMENT}/{NOTEBOOK}")
-    page.locator(".jp-Notebook .jp-CodeCell").first.wait_for(timeout=SLOW)
-    expect(page.locator("#jp-main-statusbar").get_by_text(re.compile(r"\| Idle")).first).to_be_visible(timeout=SLOW)
+    page = notebook_opened(browser, hub, users, term["names"]["mistakes"])
     page.locator(".lm-MenuBar-itemLabel", has_text=re.compile(r"^Run$")).click()
     page.locator(".lm-Menu-itemLabel", has_text=re.compile(r"^Run All Cells$")).click()
     diagnosis = page.locator(".jp-OutputArea-output", has_text="moyenne au lieu de somme")
