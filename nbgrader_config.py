@@ -29,6 +29,17 @@ c.Execute.kernel_name = "autograder-sandbox"
 c.IgnorePattern.enabled = True
 c.IgnorePattern.pattern = r"[\s\S]"
 
+# nbgrader 0.9's Gradebook.add_submission builds a submission's rows before it adds them to the
+# session, and SQLAlchemy 2 warns that autoflush skipped them ("Object of type <SubmittedAssignment>
+# not in session"); nbgrader adds them right after. Known harmless, not the instructor's to act on:
+# silenced precisely, here, for every nbgrader command and `autograder grade`'s workers.
+import warnings  # noqa: E402
+
+from sqlalchemy.exc import SAWarning  # noqa: E402
+
+warnings.filterwarnings("ignore", message=r"Object of type <Submitted(Assignment|Notebook)> not in session",
+                        category=SAWarning)
+
 from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor  # noqa: E402
 from nbgrader.preprocessors import (  # noqa: E402
     AssignLatePenalties, CheckCellMetadata, ClearHiddenTests, IgnorePattern, LimitOutput, SaveAutoGrades)

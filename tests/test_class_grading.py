@@ -3,6 +3,8 @@
 import csv
 import json
 import shutil
+import subprocess
+import sys
 
 import nbformat
 import pytest
@@ -10,6 +12,7 @@ from nbgrader.api import Gradebook
 
 from autograder import cli, report
 from autograder.demo import hand_in, nbgrader, prepare_course
+from autograder.release import environment
 from autograder.grading import db_url
 from autograder import gradebook as gb_reader
 from conftest import points_of_test_cells
@@ -60,15 +63,29 @@ def forget_grades(course):
             gb.remove_student(student.id)
 
 
+TERMINAL = {}  # what each grading command printed to the instructor's terminal (stderr)
+
+
+def _run(*args: str, cwd) -> int:
+    done = subprocess.run([sys.executable, "-m", *args], cwd=cwd, env=environment(), capture_output=True, text=True)
+    TERMINAL[args[0]] = done.stderr
+    return done.returncode
+
+
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
     """The same class graded by sequential nbgrader, then by `autograder grade --jobs 3`."""
     course = course_with(tmp_path_factory.mktemp("class"), CLASS)
-    assert nbgrader(course, "autograde", "tp09") == 0
+    assert _run("nbgrader", "autograde", "tp09", "--log-level=WARN", cwd=course) == 0, TERMINAL["nbgrader"]
     sequential = gradebook(course)
     forget_grades(course)
-    status = cli.main(["grade", "tp09", "--jobs", "3", "--course", str(course)])
+    status = _run("autograder.cli", "grade", "tp09", "--jobs", "3", "--course", str(course), cwd=course)
     return course, sequential, gradebook(course), status
+
+
+def test_the_instructors_terminal_shows_no_library_warning(graded):
+    for command, stderr in TERMINAL.items():
+        assert "Warning" not in stderr, f"{command}:\n{stderr}"
 
 
 def test_scores_are_identical_to_sequential_nbgrader_cell_by_cell(graded):
