@@ -22,7 +22,7 @@ import importlib
 import inspect
 import types
 from types import ModuleType
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -38,6 +38,17 @@ def _code_names(obj: Any) -> set[str]:
         names |= set(code.co_names)
         pending += [c for c in code.co_consts if isinstance(c, types.CodeType)]
     return names
+
+
+def uses(definition_of: Callable[[str], Any], name: str, among: Sequence[str]) -> list[str]:
+    """The other names of `among` whose definitions `definition_of(name)` uses, directly or through
+    one another, in the order of `among` (a name without a definition uses nothing)."""
+    found, pending = set(), [name]
+    while pending:
+        names = _code_names(definition_of(pending.pop())) & set(among)
+        pending += sorted(names - found)
+        found |= names
+    return [n for n in among if n in found and n != name]
 
 
 class Assignment:
@@ -69,12 +80,7 @@ class Assignment:
 
     def callees(self, name: str) -> list[str]:
         """The other exercises the reference `name` uses, directly or not, in reference order."""
-        found, pending = set(), [name]
-        while pending:
-            names = _code_names(getattr(self.reference, pending.pop())) & set(self.exercises)
-            pending += sorted(names - found)
-            found |= names
-        return [n for n in self.exercises if n in found and n != name]
+        return uses(lambda n: getattr(self.reference, n), name, self.exercises)
 
     @functools.lru_cache(maxsize=None)
     def stand_in_source(self, name: str) -> str:

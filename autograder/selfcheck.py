@@ -20,11 +20,12 @@ from dataclasses import replace
 from typing import Any
 
 from autograder import checking, probe
-from autograder.assignment import Assignment, _code_names
+from autograder.assignment import Assignment, uses
 from autograder.specs import Result, VariablesSpec
 
 MAX_LINES = 5  # what a student reads under a check: the verdict, then its first messages
-USES_A_FAILING = "`{name}` utilise votre `{used}`, qui ne passe pas sa vérification : corrigez-la d'abord."
+USES = "`{name}` utilise votre `"  # how a verdict that blames another exercise starts
+USES_A_FAILING = USES + "{used}`, qui ne passe pas sa vérification : corrigez-la d'abord."
 
 
 class VerificationRatee(Exception):
@@ -49,25 +50,13 @@ def short_report(result: Result) -> list[str]:
 
 def _exercises_used(assignment: Assignment, name: str, namespace: dict[str, Any]) -> list[str]:
     """The other checked exercises the student's `name` uses, directly or not, in the TP's order."""
-    checked = [n for n, s in assignment.specs.items() if not isinstance(s, VariablesSpec)]
-    found, pending = set(), [name]
-    while pending:
-        obj = namespace.get(pending.pop())
-        if obj is None or not callable(obj):
-            continue
-        try:
-            names = _code_names(obj) & set(checked)
-        except TypeError:  # not a function or class of the notebook
-            continue
-        pending += sorted(names - found)
-        found |= names
-    return [n for n in checked if n in found and n != name]
+    return uses(namespace.get, name, [n for n, s in assignment.specs.items() if not isinstance(s, VariablesSpec)])
 
 
 def _fails_on_its_own(result: Result) -> bool:
     """Not only because another exercise it uses fails."""
     return not result.complete and not (result.messages and result.messages[0].startswith(
-        f"`{result.function}` utilise votre `"))
+        USES.format(name=result.function)))
 
 
 def check(assignment: Assignment, name: str, namespace: dict[str, Any], seed: int | None = None,
