@@ -11,6 +11,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from nbclient import NotebookClient
 
 from autograder import course, gradebook
 from autograder.grading import db_url
@@ -101,6 +102,13 @@ def without_grader(tmp_path, monkeypatch):
     (blocker / "__init__.py").write_text("raise ImportError('the grader is not for students')\n")
     monkeypatch.setenv("PYTHONPATH", str(blocker.parent))
     return tmp_path
+
+
+def run_notebook(nb, cwd, allow_errors=False):
+    """`nb` executed in place by a python3 kernel working in `cwd` (stopping at an error unless allowed)."""
+    NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=allow_errors,
+                   resources={"metadata": {"path": str(cwd)}}).execute()
+    return nb
 
 
 def validate(path):

@@ -11,16 +11,15 @@ import shutil
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell
 
 from autograder import probe
 from autograder.demo import hand_in, nbgrader, prepare_course, sample_module
-from autograder.release import release, solution_cell_source
+from autograder.release import release, shared_cells, solution_cell_source
 from autograder.specs import VariablesSpec
 from autograder.submissions import fill, solutions
 from conftest import (REPO, assignment, cell_scores, notebook_preamble, release_path, source_path,
-                      student_namespace, points_of_test_cells, tp_params, validate)
+                      student_namespace, points_of_test_cells, run_notebook, tp_params, validate)
 
 pytestmark = pytest.mark.parametrize("tp", tp_params())
 
@@ -121,7 +120,7 @@ def test_source_cells_are_the_reference_and_the_shared_helpers(tp):
     graded = assignment(tp)
     for name in graded.exercises:
         assert cells[name] == solution_cell_source(getattr(graded.reference, name))
-    assert cells["outils"] == (REPO / "source" / "outils.py").read_text().rstrip("\n").replace("__TP__", tp)
+    assert cells["outils"] == shared_cells(REPO / "source", tp)["outils"]
 
 
 def test_committed_notebooks_have_no_outputs_and_no_secrets(tp):
@@ -156,11 +155,6 @@ def test_every_spec_has_a_locked_test_cell_worth_its_points(tp):
 REPORT = 'import json\nprint(json.dumps({"test": float(testAccuracy)}))'
 
 
-def run(nb, cwd):
-    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}).execute()
-    return nb
-
-
 def errors(nb):
     return [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
 
@@ -169,7 +163,7 @@ def errors(nb):
 def test_source_notebook_runs_and_every_hidden_check_gives_full_marks(tp, tmp_path):
     nb = nbformat.read(source_path(tp), as_version=4)
     nb.cells.append(new_code_cell(REPORT))
-    run(nb, tmp_path)
+    run_notebook(nb, tmp_path)
     assert not errors(nb)
     assert 0 <= json.loads(nb.cells[-1].outputs[0].text)["test"] <= 1
     grades = [(c.metadata.nbgrader.points, c.outputs[-1]) for c in nb.cells

@@ -11,12 +11,13 @@ import textwrap
 
 import nbformat
 import pytest
-from nbclient import NotebookClient
 
 from autograder import selfcheck, student_kit
 from autograder.specs import Result, VariablesSpec
+from autograder.release import shared_cells
 from autograder.submissions import fill, solutions
-from conftest import REPO, TPS, assignment, release_path, source_path, student_namespace, tp_params
+from conftest import (REPO, TPS, assignment, release_path, run_notebook, source_path, student_namespace,
+                      tp_params)
 
 TRACEBACK = re.compile(r"Traceback|File \"|\bline \d+|-{10,}")
 
@@ -72,12 +73,6 @@ def _trial_notebook(tp, mistakes):
     return fill(nbformat.read(release_path(tp), as_version=4), answers)
 
 
-def _run(nb, cwd):
-    NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=True,
-                   resources={"metadata": {"path": str(cwd)}}).execute()
-    return nb
-
-
 def _shown(cell):
     """What a student reads under a cell: its text outputs and rendered errors."""
     text = []
@@ -127,7 +122,7 @@ def test_a_student_with_three_typical_mistakes_reads_each_diagnosis_once(tp, stu
     French diagnosis in a few lines; a function that uses a wrong one says so instead, and once
     the student has fixed what it named, its own mistake is diagnosed."""
     mistakes = catalogue(tp).TRIAL
-    nb = _run(_trial_notebook(tp, mistakes), student_env)
+    nb = run_notebook(_trial_notebook(tp, mistakes), student_env, allow_errors=True)
     masked = _read_checks(tp, nb, mistakes, catalogue(tp).TRIAL_TRAINING)
     crash = getattr(catalogue(tp), "TRIAL_CRASH", None)
     if crash:  # the training cell itself names the function that raised, before its traceback
@@ -135,7 +130,7 @@ def test_a_student_with_three_typical_mistakes_reads_each_diagnosis_once(tp, stu
         assert crash in "".join(o.get("text", "") for o in training.outputs if o.output_type == "stream")
     if masked:
         failing = "fonctions qui ne passent pas leur vérification : " + ", ".join(f"`{m[0]}`" for m in masked)
-        _read_checks(tp, _run(_trial_notebook(tp, masked), student_env), masked, failing)
+        _read_checks(tp, run_notebook(_trial_notebook(tp, masked), student_env, allow_errors=True), masked, failing)
 
 
 # ---------------------------------------------------------------- the student kit
@@ -185,7 +180,7 @@ def test_the_student_kit_runs_the_checks_where_no_reference_exists(kit, tmp_path
 
 
 def test_without_the_kit_the_notebook_still_runs_and_says_its_checks_are_unavailable(without_grader):
-    outils = (REPO / "source" / "outils.py").read_text().replace("__TP__", "tp09")
+    outils = shared_cells(REPO / "source", "tp09")["outils"]
     script = outils + '\nverifier("sigma")\n'
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=without_grader,
                           env={**os.environ})
