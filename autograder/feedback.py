@@ -95,9 +95,10 @@ class FeedbackGrades(GetGrades):
         return nb, resources
 
     def _get_score(self, cell, resources):
+        """GetGrades' score and points (one gradebook query), then whether it waits for an instructor."""
         grade = self.gradebook.find_grade(cell.metadata["nbgrader"]["grade_id"], self.notebook_id,
                                           self.assignment_id, self.student_id)
-        super()._get_score(cell, resources)
+        cell.metadata.nbgrader["score"], cell.metadata.nbgrader["points"] = grade.score, grade.max_score
         pending = grade.manual_score is None and grade.auto_score is None
         cell.metadata.nbgrader["pending"] = pending
         cell.metadata.nbgrader["section"] = section_name(cell.metadata.nbgrader["grade_id"])
