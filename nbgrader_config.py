@@ -68,8 +68,3 @@ from autograder.feedback import NBGRADER_TEMPLATES, TEMPLATES, FeedbackGrades  #
 c.GenerateFeedback.preprocessors = [FeedbackGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
 c.ClearHiddenTests.enforce_metadata = False
 c.HTMLExporter.extra_template_basedirs = [str(TEMPLATES), str(NBGRADER_TEMPLATES)]
-
-# Figures: a kernel forked from the warm zygote (which imported matplotlib before ipykernel chose
-# its backend) would draw with Agg and display nothing; with this, every kernel nbgrader starts
-# (autograde, validate) uses the inline backend, as JupyterLab does, and the feedback shows them.
-c.Execute.extra_arguments = ["--IPKernelApp.matplotlib=inline"]

@@ -41,9 +41,11 @@ from autograder.sandbox import (SINGLE_THREAD, SandboxProvisioner, bwrap_command
                                 sandbox_uid)
 
 PROVISIONER_NAME = "autograder-warm"
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"  # ipykernel's default for matplotlib
+# Not the inline backend itself: imported here, before a kernel's shell exists, it would never
+# hook into the kernel's display (it does so when imported by a kernel, at its first figure).
 PRELOAD = ("numpy", "torch", "sklearn.datasets", "sklearn.model_selection", "sklearn.metrics",
-           "matplotlib.pyplot", "ipykernel.kernelapp", "ipykernel.ipkernel", "matplotlib_inline.backend_inline",
-           "autograder.probe")
+           "matplotlib.pyplot", "ipykernel.kernelapp", "ipykernel.ipkernel", "autograder.probe")
 
 
 # ------------------------------------------------------------------ zygote side
@@ -57,6 +59,11 @@ def _run_kernel(request: dict[str, Any]) -> None:
     os.setsid()
     os.environ.clear()
     os.environ.update(request["env"])
+    # ipykernel points matplotlib at the inline backend through this variable when it starts, but
+    # matplotlib, imported by the zygote, read its backend before: set it as a fresh import would.
+    os.environ.setdefault("MPLBACKEND", INLINE_BACKEND)
+    if "matplotlib" in sys.modules:
+        sys.modules["matplotlib"].rcParams["backend"] = os.environ["MPLBACKEND"]
     os.chdir(request["cwd"])
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):  # the zygote's stdout is its pipe to the grader; stderr is the grader's
