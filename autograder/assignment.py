@@ -27,7 +27,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from autograder import checking, probe
-from autograder.specs import Case, Result, Spec, VariablesSpec
+from autograder.specs import Case, Result, ScenarioSpec, Spec, VariablesSpec
 
 
 def _code_names(obj: Any) -> set[str]:
@@ -82,10 +82,22 @@ class Assignment:
         """The other exercises the reference `name` uses, directly or not, in reference order."""
         return uses(lambda n: getattr(self.reference, n), name, self.exercises)
 
+    def driver_uses(self, name: str) -> list[str]:
+        """For a scenario, the exercises its driver's objects call (`ScenarioSpec.uses`); nothing otherwise."""
+        return list(getattr(self.specs[name], "uses", ()))
+
+    def stand_ins(self, name: str) -> list[str]:
+        """The exercises the reference plays while `name` is graded: those it uses, and for a scenario those
+        its driver uses and everything they use."""
+        names = set(self.callees(name))
+        for used in self.driver_uses(name):
+            names |= {used, *self.callees(used)}
+        return [n for n in self.exercises if n in names and n != name]
+
     @functools.lru_cache(maxsize=None)
     def stand_in_source(self, name: str) -> str:
         """The reference module's imports and the definitions `name` uses — never `name` itself."""
-        definitions = [inspect.getsource(getattr(self.reference, n)) for n in self.callees(name)]
+        definitions = [inspect.getsource(getattr(self.reference, n)) for n in self.stand_ins(name)]
         return "\n\n".join([imports_of(self.reference), *definitions]) if definitions else ""
 
     # ------------------------------------------------------------ entry points

@@ -17,6 +17,7 @@ class report can group messages across inputs.
 
 from __future__ import annotations
 
+import inspect
 import math
 import re
 import secrets
@@ -28,8 +29,8 @@ from torch.utils._pytree import tree_map
 
 from autograder import codec, probe
 from autograder.codec import Foreign, Seed
-from autograder.specs import (Case, FunctionSpec, Mistake, Policy, Result, SequenceSpec, Spec, StatisticalSpec,
-                              Tolerance, VariablesSpec)
+from autograder.specs import (Case, FunctionSpec, Mistake, Policy, Result, ScenarioSpec, SequenceSpec, Spec,
+                              StatisticalSpec, Tolerance, VariablesSpec)
 
 # Evidence of autograd in a trace: C functions called from Python, and backward kernels called directly.
 AUTOGRAD_CALLS = frozenset({"run_backward", "_grad_increment_nesting", "_jvp_increment_nesting",
@@ -40,6 +41,7 @@ AUTOGRAD_CALLS = frozenset({"run_backward", "_grad_increment_nesting", "_jvp_inc
 EVASION_CALLS = frozenset({"setprofile", "settrace", "start_new_thread", "fork", "fork_exec", "posix_spawn",
                            "system", "execv", "execve", "spawnv"})
 MISSING = Foreign("(absent)")
+MAX_LISTED = 300  # characters of case labels a success lists
 
 
 # --------------------------------------------------------------------------- facts
@@ -83,6 +85,11 @@ def statistical_cases(cases: Sequence[Case]) -> list[Case]:
     return [c for case in cases for c in (case, case, replace(case, inputs=tree_map(reseeded, case.inputs)))]
 
 
+def driver_source(spec: ScenarioSpec) -> str:
+    """The whole module that defines a scenario's driver: it is sent to the kernel as it is."""
+    return inspect.getsource(inspect.getmodule(spec.driver))
+
+
 def request(spec: Spec, cases: Sequence[Case], stand_in_source: str = "",
             exercises: Sequence[str] = ()) -> dict[str, Any]:
     """What the kernel must run for this spec (see `autograder.probe`); for variables, `exercises`
@@ -91,6 +98,9 @@ def request(spec: Spec, cases: Sequence[Case], stand_in_source: str = "",
     if isinstance(spec, VariablesSpec):
         return {**common, "names": list(spec.variables), "exercises": list(exercises)}
     common.update(function=spec.name, arguments=list(spec.arguments), stand_ins=stand_in_source)
+    if isinstance(spec, ScenarioSpec):
+        return {**common, "driver": driver_source(spec), "entry": spec.driver.__name__, "given": list(spec.given),
+                "uses": list(spec.uses), "cases": [codec.encode_inputs(c.inputs) for c in cases]}
     if isinstance(spec, SequenceSpec):
         return {**common, "state": list(spec.state),
                 "cases": [{"state": codec.encode_inputs({k: c.inputs[k] for k in spec.state}),
@@ -296,7 +306,10 @@ def _path_name(name: str, path: Path) -> str:
     return name + "".join(f'["{k}"]' if isinstance(k, str) else f"[{k}]" for k in path)
 
 
-def units(spec: FunctionSpec | SequenceSpec, expected: tuple) -> list[Unit]:
+Compared = FunctionSpec | SequenceSpec | ScenarioSpec  # the kinds whose outputs are compared with an oracle
+
+
+def units(spec: Compared, expected: tuple) -> list[Unit]:
     """The leaves of the expected outputs (for a sequence: of the state after one step)."""
     found = []
     for i, name in enumerate(spec.outputs):
@@ -317,7 +330,7 @@ def at(value: Any, path: Path) -> Any:
     return value
 
 
-def unit_value(spec: FunctionSpec | SequenceSpec, outputs: tuple, unit: Unit) -> Any:
+def unit_value(spec: Compared, outputs: tuple, unit: Unit) -> Any:
     """A unit's value in a tuple of outputs; for a sequence, the list of its values after each step."""
     if isinstance(spec, SequenceSpec):
         return [at(step, unit.path) for step in outputs[unit.index]]
@@ -340,7 +353,7 @@ def _copy(value: Any) -> Any:
     return tree_map(lambda v: v.detach().clone() if isinstance(v, torch.Tensor) else v, value)
 
 
-def _oracle(spec: FunctionSpec | SequenceSpec, case: Case) -> tuple[tuple, Any]:
+def _oracle(spec: Compared, case: Case) -> tuple[tuple, Any]:
     """Expected outputs (float64), and in float32 cases the oracle's own float32 result (or None)."""
     expected = tuple(spec.oracle(_float64(case.inputs)))
     own = None
@@ -352,12 +365,12 @@ def _oracle(spec: FunctionSpec | SequenceSpec, case: Case) -> tuple[tuple, Any]:
     return expected, own
 
 
-def _outputs(spec: FunctionSpec | SequenceSpec, steps: list[Call]) -> tuple[tuple | None, str | None]:
+def _outputs(spec: Compared, steps: list[Call]) -> tuple[tuple | None, str | None]:
     """What is compared with the oracle, or a message on what was returned."""
     if isinstance(spec, SequenceSpec):
         return tuple([step.after[name] for step in steps] for name in spec.compared), None
     call = steps[0]
-    if spec.accumulates:
+    if getattr(spec, "accumulates", ()):
         return tuple(_increment(call.after[k], call.case.inputs[k]) for k in spec.accumulates), None
     n = len(spec.outputs)
     if n == 1:
@@ -387,6 +400,23 @@ def _mistake_prediction(spec, mistake: Mistake, unit: Unit, inputs, expected) ->
         value = mistake.predict(inputs, expected)
         return [at(v, unit.path) for v in value] if isinstance(spec, SequenceSpec) else at(value, unit.path)
     return MISSING
+
+
+def _whole_mistake(spec, case: Case, got: tuple, expected: tuple) -> str | None:
+    """The message of a mistake that predicts every output (`output=None`) and that the outputs match
+    in every unit: then it explains each failing unit, before any mistake about one unit alone."""
+    inputs = _float64(case.inputs)
+    for mistake in spec.mistakes:
+        if mistake.output is not None:
+            continue
+        try:
+            predicted = tuple(mistake.predict(inputs, expected))
+            if all(close(unit_value(spec, got, u), _float64(unit_value(spec, predicted, u)), case.dtype, spec.tolerance)
+                   for u in units(spec, expected)):
+                return mistake.message
+        except Exception:  # noqa: BLE001 - a prediction that does not apply to this case
+            continue
+    return None
 
 
 def _diagnose(spec, unit: Unit, case: Case, got: Any, expected: tuple, own: Any) -> str:
@@ -450,10 +480,12 @@ def _holds_tensor_subclass(value: Any) -> bool:
     return False
 
 
-def _compare(spec: FunctionSpec | SequenceSpec, obs: Observation) -> tuple[float, list[str]]:
-    """Share of units right on every case, and the messages of the first failures."""
+def _compare(spec: Compared, obs: Observation) -> tuple[float, list[str]]:
+    """Share of units right on every case (for a scenario, whose cases build different objects: share of
+    cases right in every unit), and the messages of the first failures."""
     messages: list[str] = []
     correct: dict[Unit, bool] | None = None
+    scenario, cases_right = isinstance(spec, ScenarioSpec), 0
     for steps in obs.calls:
         case = steps[0].case
         failed = next((s for s in steps if s.error is not None), None)
@@ -467,14 +499,21 @@ def _compare(spec: FunctionSpec | SequenceSpec, obs: Observation) -> tuple[float
         units_ = units(spec, expected)
         if correct is None:
             correct = {u: True for u in units_}
+        case_right = True
         for unit in units_:
             g = unit_value(spec, got, unit)
             o = unit_value(spec, own, unit) if own else None
-            if correct.get(unit) and not close(g, unit_value(spec, expected, unit), case.dtype, spec.tolerance, o):
-                correct[unit] = False
-                message = _diagnose(spec, unit, case, g, expected, own)
+            if (scenario or correct.get(unit)) and not close(g, unit_value(spec, expected, unit), case.dtype,
+                                                             spec.tolerance, o):
+                correct[unit] = case_right = False
+                message = _whole_mistake(spec, case, got, expected) or _diagnose(spec, unit, case, g, expected, own)
                 if message not in messages:
                     messages.append(message)
+                if scenario:
+                    break  # one diagnosis per graph
+        cases_right += case_right
+    if scenario:
+        return cases_right / max(1, len(obs.calls)), messages
     if not correct:
         return 0.0, messages
     return sum(correct.values()) / len(correct), messages
@@ -502,6 +541,19 @@ def _statistics(spec: StatisticalSpec, obs: Observation) -> tuple[float, list[st
     return 1.0, messages
 
 
+def _properties(spec: ScenarioSpec, obs: Observation) -> tuple[float, list[str]]:
+    """Share of cases whose report has no problem, and the problems (each once)."""
+    messages: list[str] = []
+    right = 0
+    for call in obs.all_calls:
+        if call.error is not None:
+            return 0.0, [error_message(spec, call)]
+        problems = spec.properties(_float64(call.case.inputs), call.output)
+        right += not problems
+        messages += [p for p in problems if p not in messages]
+    return right / max(1, len(obs.calls)), messages
+
+
 def _penalties(spec: Spec, obs: Observation, score: float, messages: list[str]) -> float:
     policy = spec.policy
     if score > 0 and obs.has_loop and policy.loops == "penalised":
@@ -522,13 +574,17 @@ def judge(spec: Spec, obs: Observation) -> Result:
         return Result(function=spec.name, points=0.0, possible=spec.points, messages=[refusal])
     if isinstance(spec, StatisticalSpec):
         score, messages = _statistics(spec, obs)
+    elif isinstance(spec, ScenarioSpec) and spec.properties is not None:
+        score, messages = _properties(spec, obs)
     else:
         score, messages = _compare(spec, obs)
     complete = score == 1
     score = _penalties(spec, obs, score, messages)
     if not messages:
         labels = list(dict.fromkeys(steps[0].case.label for steps in obs.calls))
-        messages.append("correct sur tous les essais (" + " ; ".join(labels) + ").")
+        listed = " ; ".join(labels)
+        messages.append(f"correct sur tous les essais ({listed})." if len(listed) <= MAX_LISTED
+                        else f"correct sur les {len(labels)} essais.")
     return Result(function=spec.name, points=round(spec.points * score, 2), possible=spec.points,
                   messages=grouped(messages), complete=complete)
 

@@ -9,7 +9,7 @@ import torch
 
 def randn(gen: torch.Generator, *shape: int, dtype: torch.dtype = torch.float64, scale: float = 1.0) -> torch.Tensor:
     """Normal values drawn in float64 from `gen` (the same draws whatever `dtype`), times `scale`, in `dtype`."""
-    return (torch.randn(*shape, generator=gen, dtype=torch.float64) * scale).to(dtype)
+    return (torch.randn(shape, generator=gen, dtype=torch.float64) * scale).to(dtype)
 
 
 def gradients(fn: Callable[..., torch.Tensor], *tensors: torch.Tensor) -> tuple[torch.Tensor, ...]:

@@ -10,7 +10,8 @@ trace as one output of MIME type `MIME`. The verdict is made outside the kernel,
 torch or to comparison functions, it cannot make a wrong output right.
 
 One observer per kind of check (`OBSERVERS`): a function called once per case, a
-function called step after step on state it keeps, the variables a cell left. Values
+function called step after step on state it keeps, a function called by a driver the
+grader sends on objects it builds, the variables a cell left. Values
 cross as `autograder.codec` encodes them.
 
 This module and `codec` are the only parts of `autograder` (with the kernel launchers)
@@ -264,6 +265,35 @@ def observe_sequence(request: dict[str, Any], namespace: dict[str, Any]) -> dict
     return facts
 
 
+DRIVER = "<driver>"
+
+
+def observe_scenario(request: dict[str, Any], namespace: dict[str, Any]) -> dict[str, Any]:
+    """Per case, the grader's driver builds the objects and calls the student's function on them.
+
+    The driver module runs over the exercises it uses: the reference stand-ins when
+    grading, the notebook's own otherwise (the self-check). Its given classes replace the
+    notebook's in the student's function, which is traced together with the driver.
+    """
+    fn = _function(request, namespace)
+    facts: dict[str, Any] = {"defined": fn is not None}
+    if fn is None:
+        return facts
+    facts["has_loop"] = has_python_loop(fn)
+    facts["calls"] = []
+    with stand_ins(request.get("stand_ins", "")) as reference:
+        module: dict[str, Any] = {n: namespace[n] for n in request["uses"] if callable(namespace.get(n))}
+        module.update(reference, __name__=DRIVER)
+        exec(compile(request["driver"], DRIVER, "exec"), module)  # noqa: S102 - the grader's own code
+        isolated = isolate(fn, {**reference, **{n: module[n] for n in request["given"]}})
+        drive = module[request["entry"]]
+        for case in request["cases"]:
+            args = decode_inputs(case)
+            facts["calls"].append(call_once(lambda *values: drive(isolated, *values), request["arguments"], args))
+        module.clear()
+    return facts
+
+
 def raised_in(error: BaseException, exercises: Any) -> str | None:
     """The innermost of the notebook's exercises the error's traceback went through."""
     function, tb = None, error.__traceback__
@@ -307,7 +337,7 @@ def observe_variables(request: dict[str, Any], namespace: dict[str, Any]) -> dic
 
 # the statistical kind is a function kind whose cases repeat seeds: the kernel needs nothing more
 OBSERVERS = {"function": observe_function, "statistical": observe_function, "sequence": observe_sequence,
-             "variables": observe_variables}
+             "scenario": observe_scenario, "variables": observe_variables}
 
 
 def observe(request: dict[str, Any], namespace: dict[str, Any]) -> dict[str, Any]:

@@ -5,7 +5,9 @@ cells whose nbgrader `grade_id` is the name of a function or class of
 `autograder.ASSIGNMENT.reference`; each such cell is rewritten from that definition.
 A cell whose `grade_id` is `outils` receives `source/outils.py`, the helpers every
 notebook shares (its visible checks), so that they are written once; `__TP__` in it
-becomes the TP's name.
+becomes the TP's name. A TP that gives students code the grader also runs (a class its
+scenario checks build objects with) keeps it in `autograder/ASSIGNMENT/given.py`: a cell
+whose `grade_id` names one of its definitions receives that definition as it is.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import argparse
 import ast
 import importlib
+import importlib.util
 import inspect
 import os
 import subprocess
@@ -59,17 +62,26 @@ def shared_cells(source: Path, assignment: str) -> dict[str, str]:
             for cell, name in SHARED_CELLS.items() if (source / name).exists()}
 
 
-def sync_notebook(path: Path, reference: ModuleType, shared: dict[str, str] | None = None) -> bool:
-    """Rewrites the solution cells named after reference definitions, and the shared cells; True if changed."""
+def _defined_in(module: ModuleType | None, name: str | None) -> object | None:
+    definition = getattr(module, name or "", None)
+    if (inspect.isfunction(definition) or inspect.isclass(definition)) and definition.__module__ == module.__name__:
+        return definition
+    return None
+
+
+def sync_notebook(path: Path, reference: ModuleType, shared: dict[str, str] | None = None,
+                  given: ModuleType | None = None) -> bool:
+    """Rewrites the solution cells named after reference definitions, the cells of given code, and the
+    shared cells; True if changed."""
     nb = nbformat.read(path, as_version=4)
     changed = False
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
-        definition = getattr(reference, grade_id(cell) or "", None)
-        if (inspect.isfunction(definition) or inspect.isclass(definition)) \
-                and definition.__module__ == reference.__name__:
+        if definition := _defined_in(reference, grade_id(cell)):
             new = solution_cell_source(definition)
+        elif definition := _defined_in(given, grade_id(cell)):
+            new = textwrap.dedent(inspect.getsource(definition)).rstrip("\n")
         elif grade_id(cell) in (shared or {}):
             new = shared[grade_id(cell)]
         else:
@@ -94,6 +106,12 @@ def reference_of(assignment: str) -> ModuleType:
                          f"see docs/adding-a-tp.md)") from None
 
 
+def given_of(assignment: str) -> ModuleType | None:
+    """`autograder.ASSIGNMENT.given`, the code the notebook gives, when the TP has some."""
+    name = f"autograder.{assignment}.given"
+    return importlib.import_module(name) if importlib.util.find_spec(name) else None
+
+
 def release(root: Path, assignment: str) -> None:
     reference = reference_of(assignment)
     shared = shared_cells(root / "source", assignment)
@@ -101,7 +119,7 @@ def release(root: Path, assignment: str) -> None:
     if not notebooks:
         raise SystemExit(f"source/{assignment}/ holds no notebook")
     for notebook in notebooks:
-        if sync_notebook(notebook, reference, shared):
+        if sync_notebook(notebook, reference, shared, given_of(assignment)):
             print(f"updated solutions in {notebook.relative_to(root)}")
     subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", assignment, "--force", "--no-db",
                     "--log-level=ERROR"], cwd=root, check=True, env=environment())

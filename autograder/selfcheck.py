@@ -49,8 +49,11 @@ def short_report(result: Result) -> list[str]:
 
 
 def _exercises_used(assignment: Assignment, name: str, namespace: dict[str, Any]) -> list[str]:
-    """The other checked exercises the student's `name` uses, directly or not, in the TP's order."""
-    return uses(namespace.get, name, [n for n, s in assignment.specs.items() if not isinstance(s, VariablesSpec)])
+    """The other checked exercises the student's `name` uses, directly or not, and for a scenario those
+    its driver uses (the rules of a given class), in the TP's order."""
+    checked = [n for n, s in assignment.specs.items() if not isinstance(s, VariablesSpec)]
+    found = set(uses(namespace.get, name, checked)) | set(assignment.driver_uses(name))
+    return [n for n in checked if n in found]
 
 
 def _fails_on_its_own(result: Result) -> bool:
@@ -68,8 +71,10 @@ def check(assignment: Assignment, name: str, namespace: dict[str, Any], seed: in
     seed = secrets.randbits(62) if seed is None else seed
     spec = assignment.specs[name]
     if not isinstance(spec, VariablesSpec):
+        done[name] = None  # being checked: a function that uses this one back does not wait for it
         for used in _exercises_used(assignment, name, namespace):
-            if not check(assignment, used, namespace, seed, done).complete:
+            verdict = check(assignment, used, namespace, seed, done)
+            if verdict is not None and not verdict.complete:
                 done[name] = Result(function=name, points=0.0, possible=spec.points,
                                     messages=[USES_A_FAILING.format(name=name, used=used)])
                 return done[name]

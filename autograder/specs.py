@@ -15,9 +15,12 @@ Kinds:
   and moments of its outputs, judged by the TP's `properties` function;
 * `VariablesSpec` — variables a cell leaves (the trained parameters), judged by the TP.
 
-A scenario kind (a driver, sent by the grader, that builds objects with the student's
-classes and reports plain values) slots in the same way: a spec class, a request in
-`Assignment.plan`, an observer in `probe.OBSERVERS`, a judge in `checking`.
+* `ScenarioSpec` — code built of objects (a graph walk, an engine): a driver the grader
+  sends builds the objects with the given classes, calls the student's function on them
+  and reports plain values, compared with an oracle or judged by `properties`.
+
+A new kind slots in the same way: a spec class, a request in `checking.request`, an
+observer in `probe.OBSERVERS`, a judge in `checking`.
 """
 
 from __future__ import annotations
@@ -203,4 +206,41 @@ class VariablesSpec:
     kind = "variables"
 
 
-Spec = FunctionSpec | SequenceSpec | StatisticalSpec | VariablesSpec
+@dataclass(frozen=True, kw_only=True)
+class ScenarioSpec:
+    """A function that works on objects (e.g. nodes of an expression graph) rather than on values.
+
+    `driver` is a function of a module that is not secret (it runs in the student's
+    kernel, and its classes are those the notebook gives): the whole module is sent, and
+    `driver(function, *inputs)` builds a case's objects from its plain inputs, calls the
+    student's `function` on them and returns plain values. The exercises its objects call
+    (`uses`: say, the backward rules of a given `Tensor` class) are played by the reference
+    when grading, the notebook's own in the self-check; `given` names the module's classes that replace the notebook's own in
+    the student's function, so an edited given class never changes a verdict.
+    The report is compared with `oracle(inputs)` as a function's outputs are, or, when
+    `properties` is given, `properties(inputs, report)` lists its French problems (no
+    oracle: several answers are right) and the score is the share of cases without any.
+    """
+
+    name: str
+    points: float
+    arguments: tuple[str, ...]  # inputs passed positionally to the driver, after the function
+    outputs: tuple[str, ...]    # names of the reported values
+    driver: Callable[..., Any]
+    uses: tuple[str, ...] = ()
+    given: tuple[str, ...] = ()
+    cases: Callable[[torch.Generator], list[Case]]
+    oracle: Callable[[Inputs], tuple] | None = None
+    properties: Callable[[Inputs, Value], list[str]] | None = None
+    policy: Policy = field(default_factory=Policy)
+    tolerance: Tolerance = field(default_factory=Tolerance)
+    mistakes: tuple[Mistake, ...] = ()
+    error_hints: tuple[tuple[str, str], ...] = ()
+    kind = "scenario"
+
+    def __post_init__(self):
+        if (self.oracle is None) == (self.properties is None):
+            raise ValueError(f"{self.name}: a scenario has an oracle or properties, not both")
+
+
+Spec = FunctionSpec | SequenceSpec | StatisticalSpec | VariablesSpec | ScenarioSpec

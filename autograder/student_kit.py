@@ -26,7 +26,7 @@ DISTRIBUTION = "autograder-checks"
 # the shared modules the checks of a TP import, and the self-check itself
 SHARED = ("__init__.py", "assignment.py", "checking.py", "codec.py", "data.py", "oracles.py", "probe.py",
           "selfcheck.py", "specs.py", "training.py")
-TP_FILES = ("__init__.py", "checks.py")  # of each `tpNN/` package: never `reference.py`
+TP_FILES = ("__init__.py", "checks.py", "given.py")  # of each `tpNN/` package: never `reference.py`
 
 PYPROJECT = f"""[build-system]
 requires = ["setuptools>=68"]

@@ -15,7 +15,7 @@ from nbclient import NotebookClient
 
 from autograder import course, gradebook
 from autograder.grading import db_url
-from autograder.release import environment
+from autograder.release import environment, given_of
 from autograder.submissions import solutions
 
 REPO = Path(__file__).resolve().parent.parent
@@ -50,10 +50,12 @@ def solution_sources(tp: str) -> dict[str, str]:
 
 
 def notebook_preamble(tp: str) -> str:
-    """The notebook's `imports` cell: what the solution cells expect to find defined."""
+    """The notebook's `imports` cell and the cells of code it gives (`autograder/<tp>/given.py`):
+    what the solution cells expect to find defined."""
     nb = nbformat.read(source_path(tp), as_version=4)
+    given = set(vars(given_of(tp) or object()))
     return "\n".join(c.source for c in nb.cells
-                     if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "imports")
+                     if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") in {"imports"} | given)
 
 
 def student_namespace(tp: str, *sources: str) -> dict:

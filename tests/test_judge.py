@@ -10,8 +10,8 @@ import torch
 from autograder import checking, codec, probe
 from autograder.assignment import Assignment
 from autograder.codec import Seed
-from autograder.specs import (Case, Forbidden, FunctionSpec, Mistake, Policy, SequenceSpec, StatisticalSpec,
-                              VariablesSpec)
+from autograder.specs import (Case, Forbidden, FunctionSpec, Mistake, Policy, ScenarioSpec, SequenceSpec,
+                              StatisticalSpec, VariablesSpec)
 from conftest import TPS, assignment
 
 
@@ -202,6 +202,55 @@ def test_a_statistical_check_requires_the_generator_it_passes():
     assert fixed.points == 0 and "ne change pas quand la graine" in fixed.report()
     biased = check(GAUSS, define("def draw(n, generator):\n    return torch.randn(n, generator=generator) + 1"))
     assert biased.points == 0 and "moyenne non nulle" in biased.report()
+
+
+def _scenario(**kind):
+    import scenario_given
+    return ScenarioSpec(
+        name="longueur", points=2, arguments=("valeurs",), outputs=("longueur",), driver=scenario_given.drive_length,
+        uses=("doubler",), given=("Maillon",), cases=lambda g: [
+            Case(label=f"{n} maillons", inputs={"valeurs": list(range(n))}) for n in (0, 1, 5)], **kind)
+
+
+LENGTH = "def longueur(tete):\n    n = 0\n    while tete is not None:\n        n, tete = n + 1, tete.suivant\n    return n"
+DOUBLER = "def doubler(x):\n    return 2 * x"
+
+
+def test_a_scenario_builds_objects_with_the_given_class_and_the_exercises_it_uses():
+    spec = _scenario(oracle=lambda a: (len(a["valeurs"]),), mistakes=(
+        Mistake(output=0, message="la tête est oubliée.", predict=lambda a, e: max(0, e[0] - 1)),))
+    assert check(spec, define(LENGTH + "\n" + DOUBLER)).passed
+    # the notebook's own class, edited, does not count: the driver's replaces it in the student's function
+    edited = define(LENGTH + "\n" + DOUBLER + "\nclass Maillon:\n    suivant = property(lambda self: None)")
+    assert check(spec, edited).passed
+    off_by_one = check(spec, define(LENGTH.replace("n = 0", "n = -1") + "\n" + DOUBLER))
+    assert off_by_one.points == 0 and "la tête est oubliée" in off_by_one.report()
+    # in a student's kernel (no stand-ins) the driver uses the notebook's exercises: a broken one shows
+    broken = check(spec, define(LENGTH + "\ndef doubler(x):\n    raise ValueError('cassé')"))
+    assert broken.points == 0 and "ValueError: cassé" in broken.report()
+    # when grading, the reference stands in for them
+    fixed = check(spec, define(LENGTH + "\ndef doubler(x):\n    raise ValueError('cassé')"), stand_ins=DOUBLER)
+    assert fixed.passed
+    assert "pas définie" in check(spec, define(DOUBLER)).report()
+
+
+def test_a_scenario_without_one_right_answer_is_judged_by_properties_case_by_case():
+    spec = _scenario(properties=lambda a, n: [] if n == len(a["valeurs"]) or (n == 0 and not a["valeurs"])
+                     else ["longueur fausse"])
+    partly = check(spec, define("def longueur(tete):\n    return 0 if tete is None else 1\n" + DOUBLER))
+    assert partly.points == pytest.approx(2 * 2 / 3, abs=0.01) and "longueur fausse" in partly.report()
+
+
+def test_forged_scenario_facts_give_no_point():
+    spec = _scenario(oracle=lambda a: (len(a["valeurs"]),))
+    graded = Assignment(reference=types.ModuleType("no_reference_needed"), specs=[spec])
+    cases = graded.cases("longueur", 0)
+    facts = probe.observe(checking.request(spec, cases), define(LENGTH + "\n" + DOUBLER))
+    assert graded.judge_facts("longueur", 0, facts).passed
+    for forged in (None, {}, {**facts, "calls": facts["calls"][:1]}, {**facts, "calls": ["ok"] * 3},
+                   {**facts, "calls": [{**c, "output": {"class": "builtins.object"}} for c in facts["calls"]]},
+                   {**facts, "calls": [{k: v for k, v in c.items() if k != "trace"} for c in facts["calls"]]}):
+        assert graded.judge_facts("longueur", 0, forged).points == 0, forged
 
 
 def test_variables_are_judged_by_the_tp_from_what_the_kernel_left():
