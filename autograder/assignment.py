@@ -17,6 +17,7 @@ exercises a graded function calls, so that one mistake costs once.
 from __future__ import annotations
 
 import ast
+import dis
 import functools
 import importlib
 import inspect
@@ -30,12 +31,15 @@ from autograder import checking, probe
 from autograder.specs import Case, Result, ScenarioSpec, Spec, VariablesSpec
 
 
+GLOBAL_LOADS = frozenset({"LOAD_GLOBAL", "LOAD_NAME"})  # not attributes: `x.backward()` does not use `backward`
+
+
 def _code_names(obj: Any) -> set[str]:
     """Global names used by a function or by the methods of a class (nested code included)."""
     pending, names = list(probe._code_objects(obj)), set()
     while pending:
         code = pending.pop()
-        names |= set(code.co_names)
+        names |= {ins.argval for ins in dis.get_instructions(code) if ins.opname in GLOBAL_LOADS}
         pending += [c for c in code.co_consts if isinstance(c, types.CodeType)]
     return names
 

@@ -42,6 +42,7 @@ EVASION_CALLS = frozenset({"setprofile", "settrace", "start_new_thread", "fork",
                            "system", "execv", "execve", "spawnv"})
 MISSING = Foreign("(absent)")
 MAX_LISTED = 300  # characters of case labels a success lists
+MAX_SCENARIO_MESSAGES = 2  # graphs diagnosed in a scenario's verdict: the first ones say enough
 
 
 # --------------------------------------------------------------------------- facts
@@ -422,6 +423,8 @@ def _whole_mistake(spec, case: Case, got: tuple, expected: tuple) -> str | None:
 def _diagnose(spec, unit: Unit, case: Case, got: Any, expected: tuple, own: Any) -> str:
     inputs = _float64(case.inputs)
     for mistake in spec.mistakes:
+        if mistake.output is None and isinstance(spec, ScenarioSpec):
+            continue  # a scenario's objects are judged whole (`_whole_mistake`): one node alike proves nothing
         try:
             predicted = _mistake_prediction(spec, mistake, unit, inputs, expected)
         except Exception:  # noqa: BLE001 - a prediction that does not apply to this case
@@ -496,6 +499,8 @@ def _compare(spec: Compared, obs: Observation) -> tuple[float, list[str]]:
         if problem:
             return 0.0, [problem]
         expected, own = _oracle(spec, case)
+        if scenario and any(type(g) is not type(e) for g, e in zip(got, expected)):
+            raise ValueError("a report the driver does not make")  # the driver's own code, not the student's
         units_ = units(spec, expected)
         if correct is None:
             correct = {u: True for u in units_}
@@ -507,7 +512,7 @@ def _compare(spec: Compared, obs: Observation) -> tuple[float, list[str]]:
                                                              spec.tolerance, o):
                 correct[unit] = case_right = False
                 message = _whole_mistake(spec, case, got, expected) or _diagnose(spec, unit, case, g, expected, own)
-                if message not in messages:
+                if message not in messages and not (scenario and len(messages) >= MAX_SCENARIO_MESSAGES):
                     messages.append(message)
                 if scenario:
                     break  # one diagnosis per graph

@@ -59,7 +59,9 @@ def encode_tensor(t: torch.Tensor) -> dict[str, Any]:
     dtype = str(t.dtype).removeprefix("torch.")
     if dtype not in DTYPES:
         t, dtype = t.to(torch.float64), "float64"
-    data = t.contiguous().cpu().reshape(-1).view(torch.uint8).numpy().tobytes() if t.numel() else b""
+    # a fresh dense copy: `contiguous()` keeps the zero strides of an expanded size-1 tensor, which `view` refuses
+    data = t.cpu().clone(memory_format=torch.contiguous_format).reshape(-1).view(torch.uint8).numpy().tobytes() \
+        if t.numel() else b""
     return {"dtype": dtype, "shape": list(t.shape), "data": base64.b64encode(data).decode("ascii")}
 
 

@@ -220,6 +220,7 @@ class ScenarioSpec:
     The report is compared with `oracle(inputs)` as a function's outputs are, or, when
     `properties` is given, `properties(inputs, report)` lists its French problems (no
     oracle: several answers are right) and the score is the share of cases without any.
+    A report the driver cannot have made (forged facts) raises ValueError: no point at all.
     """
 
     name: str

@@ -53,7 +53,8 @@ def notebook_preamble(tp: str) -> str:
     """The notebook's `imports` cell and the cells of code it gives (`autograder/<tp>/given.py`):
     what the solution cells expect to find defined."""
     nb = nbformat.read(source_path(tp), as_version=4)
-    given = set(vars(given_of(tp) or object()))
+    module = given_of(tp)
+    given = set(vars(module)) if module else set()
     return "\n".join(c.source for c in nb.cells
                      if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") in {"imports"} | given)
 

@@ -169,8 +169,10 @@ MUL_BACKWARD = FunctionSpec(
 
 def _matmul_cases(gen: torch.Generator) -> list[Case]:
     cases = []
-    for label, n, d, m, dtype in (("float64, (4, 3) @ (3, 5)", 4, 3, 5, torch.float64),
-                                  ("float64, (3, 3) @ (3, 3)", 3, 3, 3, torch.float64),
+    # the square case first: there a transpose forgotten or factors in the wrong order still run, and
+    # the mistake is named before the next case fails with « produit impossible »
+    for label, n, d, m, dtype in (("float64, (3, 3) @ (3, 3)", 3, 3, 3, torch.float64),
+                                  ("float64, (4, 3) @ (3, 5)", 4, 3, 5, torch.float64),
                                   ("float64, lot de taille 1 : (1, 4) @ (4, 2)", 1, 4, 2, torch.float64),
                                   ("float32, (6, 5) @ (5, 4)", 6, 5, 4, torch.float32)):
         cases.append(Case(label=label, inputs={"dl_out": randn(gen, n, m, dtype=dtype), "a": randn(gen, n, d, dtype=dtype),
@@ -186,6 +188,8 @@ MATMUL_BACKWARD = FunctionSpec(
     mistakes=(
         Mistake(output=0, message="gradients échangés : la fonction renvoie (dl_a, dl_b), dans cet ordre.",
                 predict=lambda a, e: e[1]),
+        Mistake(output=1, message="gradients échangés : la fonction renvoie (dl_a, dl_b), dans cet ordre.",
+                predict=lambda a, e: e[0]),
         Mistake(output=0, message="la transposée est oubliée : dl_a = dl_out @ b.T.",
                 predict=lambda a, e: a["dl_out"] @ a["b"]),
         Mistake(output=1, message="la transposée est oubliée : dl_b = a.T @ dl_out.",
@@ -263,6 +267,8 @@ def _logits_cases(gen: torch.Generator) -> list[Case]:
                                            torch.float64),
                                           ("float64, logits vers ±1000, dl_out = 1", 4, 5, 1000.0, 1.0, torch.float64)):
         s = randn(gen, n, c, scale=scale, dtype=dtype)
+        if scale >= 1000:  # each row's largest logit at +scale: exp overflows whatever the draw
+            s = s - s.amax(dim=1, keepdim=True) + scale
         y = torch.randint(0, c, (n,), generator=gen)
         cases.append(Case(label=label, inputs={"dl_out": torch.tensor(dl, dtype=dtype), "s": s, "y": y}, dtype=dtype))
     return cases
@@ -432,13 +438,14 @@ def _local_rules(graph: list[dict]) -> tuple[dict, dict]:
     return values, rules
 
 
-def _engine(a: dict, order: str = "topological", accumulate: bool = True, seed: bool = True) -> tuple:
-    """What a backward written with one common mistake gives (the grads of every node)."""
+def _engine(a: dict, order: str = "topological", accumulate: bool = True, seed: bool | str = True) -> tuple:
+    """What a backward written with one common mistake gives (the grads of every node); `seed="after"`:
+    the root seeded once the walk is done."""
     graph = a["graph"]
     values, rules = _local_rules(graph)
     grads = {name: torch.zeros_like(v) for name, v in values.items()}
     root = graph[-1]["name"]
-    if seed:
+    if seed is True:
         grads[root] = torch.ones_like(values[root])
     parents = _reachable(graph)
 
@@ -454,6 +461,8 @@ def _engine(a: dict, order: str = "topological", accumulate: bool = True, seed: 
         nodes = _depth_first_order(root, parents)
         for name in nodes if order == "topological" else nodes[::-1]:
             send(name)
+    if seed == "after":
+        grads[root] = torch.ones_like(values[root])
     return (grads,)
 
 
@@ -474,8 +483,10 @@ def _depth_first_order(root: str, parents: dict[str, list[str]]) -> list[str]:
 
 def _order_properties(a: dict, order: Any) -> list[str]:
     parents = _reachable(a["graph"])
-    if not isinstance(order, list):  # the driver names the type of anything else
+    if isinstance(order, str):  # the driver names the type of anything but a list or a tuple
         return [f"topological_order doit renvoyer une liste de nœuds (des Tensor), pas {order}."]
+    if not isinstance(order, list) or not all(isinstance(name, str) for name in order):
+        raise ValueError("not a report of drive_order")
     if any(name not in parents for name in order):
         return ["la liste contient des objets qui ne sont pas les nœuds du graphe : renvoyez les nœuds eux-mêmes "
                 "(des Tensor), pas leurs valeurs ni leurs noms."]
@@ -499,13 +510,17 @@ def _order_properties(a: dict, order: Any) -> list[str]:
 TOPOLOGICAL_ORDER = ScenarioSpec(
     name="topological_order", points=2, arguments=("graph",), outputs=("ordre",), driver=given.drive_order,
     given=("Tensor",), cases=graph_cases, properties=_order_properties, policy=WALK,
-    error_hints=(("maximum recursion depth", "récursion infinie : gardez l'ensemble des nœuds déjà visités et ne "
-                                             "revisitez pas un nœud."),
+    error_hints=(("maximum recursion depth", "récursion infinie : un graphe de calcul n'a pas de cycle, la fonction "
+                                             "se rappelle donc sur le nœud qu'elle visite ; appelez-la sur chacun de "
+                                             "ses parents (node.parents)."),
                  ("unhashable", "un ensemble de nœuds (set) ne peut contenir que des objets hachables : ajoutez-y les "
                                 "nœuds eux-mêmes, pas leurs tenseurs."),
                  ("Boolean value of Tensor", "comparez les nœuds eux-mêmes (node in vus), pas leurs tenseurs data."),
                  GIVEN_CLASS_HINT, *COMMON_HINTS),
 )
+
+NUMBER_AS_GRADIENT = ("un gradient est un tenseur torch, pas un nombre : la racine reçoit "
+                      "root.grad = torch.ones_like(root.data).")
 
 BACKWARD = ScenarioSpec(
     name="backward", points=2, arguments=("graph",), outputs=("grads",), driver=given.drive_backward,
@@ -514,6 +529,8 @@ BACKWARD = ScenarioSpec(
     given=("Tensor",), cases=graph_cases, oracle=_graph_gradients, policy=WALK,
     error_hints=(("object is not callable", "une feuille n'a pas de règle (rule vaut None) : n'appelez node.rule que "
                                             "pour les nœuds qui en ont une."),
+                 ("'int' object has no attribute", NUMBER_AS_GRADIENT),
+                 ("'float' object has no attribute", NUMBER_AS_GRADIENT),
                  GIVEN_CLASS_HINT, *COMMON_HINTS),
     mistakes=(
         Mistake(output=None, message="un gradient est remplacé au lieu d'être ajouté : avec parent.grad = …, un nœud "
@@ -522,6 +539,9 @@ BACKWARD = ScenarioSpec(
         Mistake(output=None, message="la racine n'est pas initialisée : root.grad = torch.ones_like(root.data) avant "
                                      "de parcourir le graphe (sinon tout reste nul).",
                 predict=lambda a, e: _engine(a, seed=False)),
+        Mistake(output=None, message="la racine est initialisée trop tard : root.grad = torch.ones_like(root.data) "
+                                     "avant de parcourir le graphe, pour que son gradient descende vers ses parents.",
+                predict=lambda a, e: _engine(a, seed="after")),
         Mistake(output=None, message="les nœuds sont parcourus dans le mauvais sens : depuis la racine, dans l'ordre de "
                                      "topological_order, pour qu'un nœud ait reçu tout son gradient avant de l'envoyer.",
                 predict=lambda a, e: _engine(a, order="reversed")),
