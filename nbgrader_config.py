@@ -23,6 +23,13 @@ c.Execute.interrupt_on_timeout = True
 # runs them without isolation.
 c.Execute.kernel_name = "autograder-sandbox"
 
+# Before the first copy is touched, a kernel started as above must import what the hidden checks
+# need; otherwise autograde stops with the cause and the fix, having recorded nothing (a kernel that
+# cannot run them would give every student 0). `autograder grade` checks its own kernels the same way.
+from autograder.nbgrader_ext import check_grading_kernel  # noqa: E402
+
+c.Autograde.pre_convert_hook = check_grading_kernel
+
 # A test cell's points come from the verdict the checks print and return; nbgrader
 # would give 0 to a cell with *any* stderr output (a torch warning, a tqdm bar,
 # a student's print to stderr), so stderr is dropped before grades are computed.

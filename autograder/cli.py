@@ -12,8 +12,12 @@ from autograder import exports, grading, report, sandbox
 
 def grade_command(args: argparse.Namespace) -> int:
     course = Path(args.course).resolve()
-    run = grading.grade(course, args.assignment, jobs=args.jobs, students=args.student or None, force=args.force,
-                      unsafe=args.unsafe)
+    try:
+        run = grading.grade(course, args.assignment, jobs=args.jobs, students=args.student or None,
+                            force=args.force, unsafe=args.unsafe)
+    except grading.Stopped as stop:
+        print(stopped_message(stop, args.assignment), file=sys.stderr)
+        return 128 + stop.signum
     print(f"{len(run.graded)} copie(s) notée(s), {len(run.skipped)} inchangée(s) depuis la dernière correction"
           + (" (--force pour tout recorriger)" if run.skipped else ""))
     for outcome in run.failed:
@@ -25,11 +29,20 @@ def grade_command(args: argparse.Namespace) -> int:
         "CSV pour Moodle": exports.export_moodle_csv(url, args.assignment, course / f"moodle-{args.assignment}.csv"),
         "rapport de classe": report.write_report(course, url, args.assignment,
                                                  {o.student: o.error for o in run.failed},
-                                                 course / f"rapport-{args.assignment}.html"),
+                                                 course / f"rapport-{args.assignment}.html",
+                                                 {o.student: o.error for o in run.graded if o.success and o.error}),
     }
     print(f"  retours HTML : {course / 'feedback'}/<étudiant>/{args.assignment}/")
     print_outputs({**outputs, **course_outputs(course)})
     return 1 if run.failed else 0
+
+
+def stopped_message(stop: grading.Stopped, assignment: str) -> str:
+    if not stop.finished and not stop.interrupted:
+        return f"correction arrêtée ({stop}) avant la première copie : rien n'a été noté."
+    return (f"correction arrêtée ({stop}) : {len(stop.finished)} copie(s) notée(s), {len(stop.interrupted)} "
+            "encore à noter (rien n'est enregistré pour elles, une copie déjà notée avant garde ses notes).\n"
+            f"`autograder grade {assignment}` reprend avec celles qui restent, puis écrit exports et rapports.")
 
 
 def course_outputs(course: Path) -> dict[str, Path]:

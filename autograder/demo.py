@@ -131,7 +131,10 @@ def demo_one(course: Path, assignment: str, students: dict[str, dict | None]) ->
     # nbgrader's Autograde and feedback on every copy, in parallel, then the exports and
     # reports of the TP and of the course (`autograder grade`, see autograder/grading.py).
     print(f"$ autograder grade {assignment}", flush=True)
-    return True, cli.main(["grade", assignment, "--course", str(course)]) == 0
+    status = cli.main(["grade", assignment, "--course", str(course)])
+    if status > 128:  # stopped by SIGINT or SIGTERM: so is the demo
+        raise SystemExit(status)
+    return True, status == 0
 
 
 def main(argv: list[str] | None = None) -> int:

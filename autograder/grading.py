@@ -10,16 +10,29 @@ SQLite takes one writer at a time: the parent creates the gradebook, the assignm
 and every student row before the workers start, and workers open the gradebook with
 a long busy timeout, so a worker that finds it locked waits instead of failing. A
 submission is graded by exactly one worker, and nbgrader replaces its previous grades.
+
+Before any copy is touched, the workers start a kernel each and check that it imports what
+the hidden checks need (`sandbox.kernel_problem`): a grader that cannot run them refuses
+instead of giving everyone 0.
+
+SIGINT or SIGTERM to the parent alone (a service manager, `kill PID`) or Ctrl-C to the
+terminal's process group stop everything within seconds: the parent terminates the
+workers (their sandboxed zygotes and kernels die with them), and a copy they had not
+finished is left as if this run had never started it, so the next run grades it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import shutil
+import signal
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from multiprocessing import get_context
+from multiprocessing import active_children, get_context
 from pathlib import Path
 
 from nbgrader.api import Gradebook, MissingEntry
@@ -52,6 +65,17 @@ class ClassRun:
     @property
     def failed(self) -> list[Outcome]:
         return [o for o in self.graded if not o.success]
+
+
+class Stopped(KeyboardInterrupt):
+    """SIGINT or SIGTERM while grading, raised once workers and kernels are gone: the copies of this run
+    graded before the stop (`finished`), and those left ungraded for the next run (`interrupted`)."""
+
+    def __init__(self, signum: int):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+        self.finished: list[str] = []
+        self.interrupted: list[str] = []
 
 
 # ------------------------------------------------------------------ course
@@ -92,11 +116,13 @@ def up_to_date(course: Path, assignment: str, student: str, submitted: Path) -> 
     return mark.exists() and mark.read_text() == fingerprint(submitted)
 
 
-def prepare_gradebook(course: Path, assignment: str, students: list[str]) -> None:
-    """Creates the gradebook, checks the assignment is there, adds missing students: all writes in one process."""
+def prepare_gradebook(course: Path, assignment: str, students: list[str]) -> set[str]:
+    """Creates the gradebook, checks the assignment is there, adds missing students: all writes in one process.
+
+    Returns the students whose submission is already in the gradebook."""
     with Gradebook(db_url(course)) as gb:
         try:
-            gb.find_assignment(assignment)
+            found = gb.find_assignment(assignment)
         except MissingEntry:
             raise SystemExit(f"assignment '{assignment}' is not in {course / 'gradebook.db'}: "
                              f"run `nbgrader generate_assignment {assignment}` first") from None
@@ -105,6 +131,24 @@ def prepare_gradebook(course: Path, assignment: str, students: list[str]) -> Non
                 gb.find_student(student)
             except MissingEntry:
                 gb.add_student(student)
+        return {submission.student_id for submission in found.submissions}
+
+
+def forget_unfinished(course: Path, assignment: str, todo: dict[str, Path], graded_before: set[str]) -> list[str]:
+    """After a stop, once the workers are gone: the copies of `todo` whose grading did not finish (no
+    fingerprint yet). One new to the gradebook is taken out of it, with what nbgrader wrote of it; one
+    graded before keeps its grades. The next run grades them all."""
+    unfinished = sorted(s for s, folder in todo.items() if not up_to_date(course, assignment, s, folder))
+    with Gradebook(db_url(course)) as gb:
+        for student in unfinished:
+            if student not in graded_before:
+                with contextlib.suppress(MissingEntry):
+                    gb.remove_submission(assignment, student)
+                for folder in ("autograded", "feedback"):
+                    shutil.rmtree(course / folder / student / assignment, ignore_errors=True)
+                    with contextlib.suppress(OSError):  # the student's folder, when nothing else is in it
+                        (course / folder / student).rmdir()
+    return unfinished
 
 
 # ------------------------------------------------------------------ workers
@@ -113,9 +157,11 @@ _API = None
 _COURSE = Path()
 
 
-def _init_worker(course: str, slots, unsafe: bool) -> None:
+def _init_worker(course: str, slots, unsafe: bool, scratch: str) -> None:
     """Runs once in each worker process: single-threaded maths, warm sandboxed kernels, the course's config."""
     global _API, _COURSE
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the parent stops us
+    tempfile.tempdir = scratch  # zygote, kernel folders: the parent removes them, even after a stop
     _COURSE = Path(course)
     with slots.get_lock():  # each worker's kernels run as their own uid: limits are not shared
         os.environ[sandbox.SLOT_VARIABLE] = str(slots.value)
@@ -130,7 +176,13 @@ def _init_worker(course: str, slots, unsafe: bool) -> None:
     config.Execute.kernel_name = PROVISIONER_NAME  # the warm kernel spec
     if unsafe:
         config.SandboxProvisioner.unsafe = True
+    config.Autograde.pre_convert_hook = None  # the parent had the kernels checked (`_kernel_problem`)
     _API = NbGraderAPI(CourseDirectory(config=config), config=config)
+
+
+def _kernel_problem() -> str | None:
+    """In a worker, before grading: does a kernel start and import what the hidden checks need? (It warms the zygote.)"""
+    return sandbox.kernel_problem(PROVISIONER_NAME, _API.config)
 
 
 def _grade_one(assignment: str, student: str, files_fingerprint: str) -> Outcome:
@@ -160,12 +212,51 @@ def _result(future, student: str) -> Outcome:
         return Outcome(student, False, 0.0, error=f"worker lost: {type(error).__name__}: {error}")
 
 
+@contextlib.contextmanager
+def _stop_on_signals():
+    """While grading, SIGINT and SIGTERM raise `Stopped` in the parent (once: a second one waits for the stop)."""
+    def stop(signum, frame):
+        for name in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(name, signal.SIG_IGN)
+        raise Stopped(signum)
+
+    previous = {name: signal.signal(name, stop) for name in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for name, handler in previous.items():
+            signal.signal(name, handler)
+
+
+def _stop_workers(processes: list, grace: float = 5.0) -> None:
+    """SIGTERM, then SIGKILL after `grace` seconds; a worker's sandboxes die with it (bwrap --die-with-parent)."""
+    for process in processes:
+        process.terminate()
+    deadline = time.monotonic() + grace
+    for process in processes:
+        process.join(max(0.0, deadline - time.monotonic()))
+        if process.is_alive():
+            process.kill()
+            process.join()
+
+
+def _check_kernels(pool: ProcessPoolExecutor, jobs: int) -> None:
+    """One check per worker, all at once: each starts its zygote, as the first copy would have."""
+    try:
+        problems = {f.result() for f in [pool.submit(_kernel_problem) for _ in range(jobs)]} - {None}
+    except Exception as error:  # noqa: BLE001 - a worker that cannot start
+        problems = {f"un processus de correction n'a pas démarré ({type(error).__name__}: {error})."}
+    if problems:
+        raise SystemExit(f"refus de corriger : {min(problems)}\nAucune copie n'a été notée.")
+
+
 def grade(course: Path, assignment: str, *, jobs: int | None = None, students: list[str] | None = None,
           force: bool = False, progress: bool = True, unsafe: bool = False) -> ClassRun:
     """Grades the submissions of `assignment` that are new or changed (all with `force`).
 
-    Student code runs in sandboxed kernels; where no sandbox can start this refuses
-    (`SystemExit`) unless `unsafe`.
+    Student code runs in sandboxed kernels; where no sandbox can start, or a kernel cannot run the
+    hidden checks, this refuses (`SystemExit`) before any copy is touched (no sandbox: unless `unsafe`).
+    SIGINT or SIGTERM raise `Stopped` once the workers are gone and the unfinished copies forgotten.
     """
     from tqdm import tqdm
 
@@ -185,18 +276,34 @@ def grade(course: Path, assignment: str, *, jobs: int | None = None, students: l
     if not unsafe and sandbox.unavailable_reason():
         raise SystemExit(f"refus de corriger sans bac à sable : {sandbox.unavailable_reason()}.\n"
                          f"Pour y remédier : {sandbox.HOW_TO_FIX}.")
-    prepare_gradebook(course, assignment, sorted(found))
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
     context = get_context("spawn")
-    with ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
-                             initargs=(str(course), context.Value("i", 0), unsafe)) as pool:
-        # fingerprints are taken before grading: a copy handed in again meanwhile is graded next time
-        futures = {pool.submit(_grade_one, assignment, s, fingerprint(p)): s for s, p in todo.items()}
-        bar = tqdm(total=len(futures), unit="copie", desc=f"{assignment} ({jobs} processus)", disable=not progress)
-        for future in as_completed(futures):
-            run.graded.append(_result(future, futures[future]))
-            bar.set_postfix(échecs=len(run.failed))
-            bar.update()
-        bar.close()
+    before = set(active_children())
+    graded_before = None  # set once the gradebook is ready: until then no copy is touched
+    # short: kernels' unix sockets are made in it, and their paths may not exceed 107 bytes
+    with _stop_on_signals(), tempfile.TemporaryDirectory(prefix="autograder-", ignore_cleanup_errors=True) as scratch, \
+            ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
+                                initargs=(str(course), context.Value("i", 0), unsafe, scratch)) as pool:
+        bar = None
+        try:
+            _check_kernels(pool, jobs)
+            graded_before = prepare_gradebook(course, assignment, sorted(found))
+            bar = tqdm(total=len(todo), unit="copie", desc=f"{assignment} ({jobs} processus)", disable=not progress)
+            # fingerprints are taken before grading: a copy handed in again meanwhile is graded next time
+            futures = {pool.submit(_grade_one, assignment, s, fingerprint(p)): s for s, p in todo.items()}
+            for future in as_completed(futures):
+                run.graded.append(_result(future, futures[future]))
+                bar.set_postfix(échecs=len(run.failed))
+                bar.update()
+        except Stopped as stop:
+            pool.shutdown(wait=False, cancel_futures=True)
+            _stop_workers([p for p in active_children() if p not in before])
+            if graded_before is not None:
+                stop.interrupted = forget_unfinished(course, assignment, todo, graded_before)
+                stop.finished = sorted(set(todo) - set(stop.interrupted))
+            raise
+        finally:
+            if bar is not None:
+                bar.close()
     run.graded.sort(key=lambda o: o.student)
     return run

@@ -20,6 +20,7 @@ import json
 import re
 import secrets
 from dataclasses import replace
+from pathlib import Path
 
 from nbclient.exceptions import DeadKernelError
 from nbformat.notebooknode import NotebookNode
@@ -28,6 +29,7 @@ from nbgrader import utils
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 from traitlets import Integer
 
+from autograder import sandbox
 from autograder.checking import failing_functions_message
 from autograder.specs import Result, VariablesSpec
 from autograder.probe import MIME, encode_request
@@ -38,6 +40,33 @@ HIDDEN = re.compile(r"(### BEGIN HIDDEN TESTS\n)(.*?)(### END HIDDEN TESTS)", re
 
 def _error_output(ename: str, evalue: str) -> NotebookNode:
     return NotebookNode(output_type="error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
+
+
+# ------------------------------------------------------------------ before grading
+
+_kernel_problems: dict[str, str | None] = {}  # kernel name -> what stops it, checked once per process
+
+
+def check_grading_kernel(**_) -> None:
+    """`Autograde.pre_convert_hook` (see `nbgrader_config.py`), run before each copy is touched.
+
+    The first time, a kernel is started as grading starts them (the configured kernel spec, its
+    sandbox) and must import what the hidden checks need; if not, nbgrader stops with the cause and
+    the fix, having recorded nothing. Without it, every hidden check would stop in the kernel, every
+    student get 0 and nbgrader exit 0. (`SystemExit`: nbgrader logs and ignores a hook's exceptions.)
+    """
+    from traitlets.config import Application
+
+    from autograder.grading import load_config
+
+    config = load_config(Path.cwd())  # nbgrader runs converters from the course root
+    if Application.initialized():  # the command line's settings (--SandboxProvisioner.unsafe=True …)
+        config.merge(Application.instance().config)
+    name = ResilientExecute(config=config).kernel_name or "python3"
+    if name not in _kernel_problems:
+        _kernel_problems[name] = sandbox.kernel_problem(name, config)
+    if _kernel_problems[name]:
+        raise SystemExit(f"refus de corriger : {_kernel_problems[name]}\nAucune copie n'a été notée.")
 
 
 # ------------------------------------------------------------------ before execution

@@ -20,7 +20,18 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.ticker import MaxNLocator  # noqa: E402
 
-# error outputs the grader leaves in a cell, and how the report names them
+# every kind of problem a copy can have, as the class report names and explains it
+PROBLEMS = {
+    "copie non notée": "nbgrader n'a pas pu la noter (notebook illisible…)",
+    "temps dépassé": "une cellule a dépassé le temps permis : elle a été interrompue",
+    "noyau arrêté": "le noyau s'est arrêté dans cette cellule (mémoire, os._exit…) : les suivantes n'ont pas "
+                    "été exécutées",
+    "sortie trop longue": "une cellule a trop écrit : sa sortie est coupée et elle a été interrompue",
+    "tests cachés interrompus": "une erreur a arrêté la cellule de test avant que ses tests cachés ne répondent",
+    "cellule de test absente": "la copie n'a plus cette cellule de test",
+    "retour non écrit": "la page de retour de l'étudiant n'a pas pu être écrite",
+}
+# error outputs the grader leaves in a cell (nbclient, `autograder.nbgrader_ext`), and the problem each one is
 PROBLEM_ERRORS = {"CellTimeoutError": "temps dépassé", "KernelMort": "noyau arrêté",
                   "SortieTropLongue": "sortie trop longue"}
 STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
@@ -34,7 +45,6 @@ class CellOutcome:
     score: float
     max_score: float
     messages: list[str] = field(default_factory=list)
-    problem: str | None = None  # timeout, dead kernel, output cut
 
 
 @dataclass
@@ -43,6 +53,7 @@ class StudentOutcome:
     total: float | None  # None: not graded
     cells: dict[str, CellOutcome] = field(default_factory=dict)
     failure: str = ""
+    problems: list[tuple[str, str]] = field(default_factory=list)  # (kind of `PROBLEMS`, where)
 
 
 @dataclass
@@ -59,44 +70,75 @@ class FunctionStats:
 # ------------------------------------------------------------------ reading
 
 
-def _messages(cell) -> tuple[list[str], str | None]:
+def _messages(cell) -> list[str]:
     text = "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
     messages = [line.strip()[2:] for line in text.splitlines() if line.startswith("   - ")]
     errors = [o.get("ename") for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-    problem = next((PROBLEM_ERRORS[e] for e in errors if e in PROBLEM_ERRORS), None)
     if errors and not messages:
         messages = [f"erreur {errors[0]}"]
-    return messages, problem
+    return messages
 
 
-def _autograded_cells(folder: Path) -> dict[str, dict]:
-    """{grade_id: cell} over the autograded notebooks of one submission (empty when there are none)."""
-    return {c.metadata.get("nbgrader", {}).get("grade_id"): c
-            for path in sorted(folder.glob("*.ipynb")) for c in nbformat.read(path, as_version=4).cells}
+def _autograded_notebooks(folder: Path) -> list[list]:
+    """The cells of each autograded notebook of one submission (none when there are none)."""
+    return [nbformat.read(path, as_version=4).cells for path in sorted(folder.glob("*.ipynb"))]
 
 
-def collect(course: Path, db_url: str, assignment: str, failures: dict[str, str]) -> list[StudentOutcome]:
+def _grade_id(cell) -> str | None:
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+
+def _cell_problems(cells: list) -> list[tuple[str, str]]:
+    """(problem, where) in the cells of one notebook: timeouts and cut outputs, the cell where the kernel
+    died (not the cells it left unrun), and hidden checks stopped by an error before they could report."""
+    found = []
+    for index, cell in enumerate(cells):
+        errors = list(dict.fromkeys(o.get("ename") for o in cell.get("outputs", []) if o.get("output_type") == "error"))
+        nbgrader = cell.get("metadata", {}).get("nbgrader", {})
+        test = nbgrader.get("grade") and not nbgrader.get("solution")
+        hidden = test and "BEGIN HIDDEN TESTS" in cell.get("source", "")
+        name = nbgrader.get("grade_id")
+        where = (f"test de {name.removeprefix('test_')}" if test else name) if name else f"cellule {index + 1}"
+        found += [(PROBLEM_ERRORS[e], where) for e in errors if e in PROBLEM_ERRORS]
+        if "KernelMort" in errors:
+            break
+        if hidden and errors and not any(e in PROBLEM_ERRORS for e in errors):
+            found.append(("tests cachés interrompus", f"{where} ({errors[-1]})"))
+    return found
+
+
+def collect(course: Path, db_url: str, assignment: str, failures: dict[str, str],
+            feedback_errors: dict[str, str] | None = None) -> list[StudentOutcome]:
     """Scores from the gradebook, verdict messages and problems from the autograded notebooks.
 
     `failures` ({student: error}) are submissions the grading run could not read:
     nbgrader may leave zero grades behind them, so they are reported as not graded.
+    `feedback_errors` ({student: error}): graded copies whose feedback page could not be written.
     """
     scores = gradebook.cell_scores(db_url, assignment)
     maxima = gradebook.max_scores(db_url, assignment)
     totals = gradebook.submission_scores(db_url, assignment)
-    outcomes = [StudentOutcome(student, None, failure=error) for student, error in failures.items()]
+    outcomes = [StudentOutcome(student, None, failure=error, problems=[("copie non notée", _last_line(error))])
+                for student, error in failures.items()]
     for student, cell_scores in scores.items():
         if student in failures:
             continue
-        cells = _autograded_cells(course / "autograded" / student / assignment)
-        outcome = StudentOutcome(student, totals[student])
+        notebooks = _autograded_notebooks(course / "autograded" / student / assignment)
+        by_id = {_grade_id(c): c for cells in notebooks for c in cells}
+        problems = [problem for cells in notebooks for problem in _cell_problems(cells)]
+        outcome = StudentOutcome(student, totals[student], problems=problems)
         for name, score in cell_scores.items():
-            messages, problem = _messages(cells.get(name, {}))
-            if name not in cells:
-                problem = "cellule de test absente"
-            outcome.cells[name] = CellOutcome(score, maxima[name], messages, problem)
+            outcome.cells[name] = CellOutcome(score, maxima[name], _messages(by_id.get(name, {})))
+            if name not in by_id:
+                outcome.problems.append(("cellule de test absente", name.removeprefix("test_")))
+        if student in (feedback_errors or {}):
+            outcome.problems.append(("retour non écrit", _last_line(feedback_errors[student])))
         outcomes.append(outcome)
     return sorted(outcomes, key=lambda o: o.student)
+
+
+def _last_line(error: str) -> str:
+    return (error.strip().splitlines() or [""])[-1]
 
 
 # ------------------------------------------------------------------ analysis
@@ -106,6 +148,43 @@ def _general(message: str) -> str:
     """Groups a message across copies: drops the case it was seen on `(essai : …)`, measured values, percentages."""
     message = re.sub(r"\s*\(essai : [^)]*\)", "", message)
     return re.sub(r"(?<![\w.])\d+\.\d+(e-?\d+)?%?|(?<![\w.])\d+%", "…", message)
+
+
+LEADING_NAME = re.compile(r"`([^`]+)`")
+SAME_FOR = re.compile(r" \(de même pour ((?:`[^`]+`(?:, )?)+)\)$")  # how `checking.grouped` lists the others
+
+
+def _mistake(message: str) -> tuple[str, list[str]]:
+    """(the mistake, the outputs it is about): a message that names an output first stands for the same
+    mistake on any output, `◊` in its place, as `checking.grouped` groups them within one copy."""
+    message = _general(message)
+    same = SAME_FOR.search(message)
+    others = LEADING_NAME.findall(same.group(1)) if same else []
+    message = message[:same.start()] if same else message
+    name = LEADING_NAME.match(message)
+    if not name:
+        return message, []
+    return re.sub(rf"(?<!\w){re.escape(name.group(1))}(?!\w)", "◊", message), [name.group(1), *others]
+
+
+def _with_names(mistake: str, names: list[str]) -> str:
+    if not names:
+        return mistake
+    others = ", ".join(f"`{n}`" for n in names[1:])
+    return mistake.replace("◊", names[0]) + (f" (de même pour {others})" if others else "")
+
+
+def _class_messages(lost: list[CellOutcome]) -> Counter:
+    """{message: copies}: one line per mistake, whichever outputs each copy made it on."""
+    copies: Counter = Counter()
+    names: dict[str, list[str]] = {}
+    for cell in lost:
+        mistakes = [_mistake(m) for m in cell.messages]
+        for mistake, outputs in mistakes:
+            names.setdefault(mistake, [])
+            names[mistake] += [n for n in outputs if n not in names[mistake]]
+        copies.update({mistake for mistake, _ in mistakes})
+    return Counter({_with_names(m, names[m]): n for m, n in copies.items()})
 
 
 def _cell_names(outcomes: list[StudentOutcome]) -> list[str]:
@@ -125,9 +204,8 @@ def function_stats(graded: list[StudentOutcome]) -> list[FunctionStats]:
     for name in _cell_names(graded):
         cells = [o.cells[name] for o in graded if name in o.cells]
         lost = [c for c in cells if c.score < c.max_score]
-        messages = Counter(m for c in lost for m in dict.fromkeys(_general(x) for x in c.messages))
         stats.append(FunctionStats(name.removeprefix("test_"), (len(cells) - len(lost)) / len(cells),
-                                   statistics.mean(c.score for c in cells), cells[0].max_score, messages))
+                                   statistics.mean(c.score for c in cells), cells[0].max_score, _class_messages(lost)))
     return stats
 
 
@@ -181,17 +259,14 @@ def _page(title: str, parts: list[str]) -> str:
 
 
 def _problems(outcomes: list[StudentOutcome]) -> list[str]:
-    problems = [(o.student, "copie non notée", o.failure.strip().splitlines()[-1] if o.failure.strip() else "")
-                for o in outcomes if o.total is None]
-    problems += [(o.student, c.problem, n.removeprefix("test_")) for o in outcomes if o.total is not None
-                 for n, c in o.cells.items() if c.problem]
-    parts = ["<h2>Copies en difficulté (temps dépassé, noyau arrêté, sortie trop longue, copie illisible, "
-             "cellule absente)</h2>"]
-    if not problems:
-        return parts + ["<p>Aucune.</p>"]
+    legend = "".join(f"<li><b>{html.escape(k)}</b> : {html.escape(v)}</li>" for k, v in PROBLEMS.items())
+    parts = [f"<h2>Copies en difficulté</h2><p>Ce que le correcteur relève dans chaque copie :</p><ul>{legend}</ul>"]
+    rows = [(o.student, kind, where) for o in outcomes for kind, where in o.problems]
+    if not rows:
+        return parts + ["<p>Aucune copie en difficulté.</p>"]
     e = html.escape
     return parts + ["<table><tr><th>étudiant</th><th>problème</th><th>où</th></tr>" + "".join(
-        f"<tr><td>{e(s)}</td><td>{e(p)}</td><td>{e(w)}</td></tr>" for s, p, w in problems) + "</table>"]
+        f"<tr><td>{e(s)}</td><td>{e(k)}</td><td>{message_html(w)}</td></tr>" for s, k, w in rows) + "</table>"]
 
 
 def _score_rows(outcomes: list[StudentOutcome], names: list[str]) -> list[str]:
@@ -221,8 +296,10 @@ def render(assignment: str, outcomes: list[StudentOutcome]) -> str:
     return _page(f"Rapport {assignment}", parts)
 
 
-def write_report(course: Path, db_url: str, assignment: str, failures: dict[str, str], path: Path) -> Path:
-    path.write_text(render(assignment, collect(course, db_url, assignment, failures)), encoding="utf-8")
+def write_report(course: Path, db_url: str, assignment: str, failures: dict[str, str], path: Path,
+                 feedback_errors: dict[str, str] | None = None) -> Path:
+    path.write_text(render(assignment, collect(course, db_url, assignment, failures, feedback_errors)),
+                    encoding="utf-8")
     return path
 
 

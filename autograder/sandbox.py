@@ -3,7 +3,9 @@
 A kernel started for grading sees:
 
 * the system (`/usr`), the Python installation and the course's virtualenv, read-only;
-* of the `autograder` package, only the modules a kernel needs (`KERNEL_MODULES`): no
+* of the `autograder` package, only the modules a kernel needs (`KERNEL_MODULES`), those of the
+  grader that starts it, first on its path (`KERNEL_PATH`) wherever the grader's package comes from
+  (installed, editable, a course's own copy); every other copy it could see is masked by them: no
   reference solution, no checks;
 * a private copy of its own submission folder (its working directory) and a private,
   size-limited `/tmp` — the only places it can write;
@@ -44,6 +46,8 @@ from traitlets import Bool, Int, Unicode
 
 PROVISIONER_NAME = "autograder-sandbox"
 KERNEL_MODULES = ("__init__.py", "codec.py", "probe.py", "sandbox.py", "warm.py")  # all of `autograder` that a kernel may import
+KERNEL_PATH = Path("/autograder-kernel")  # in the sandbox: them as `autograder/`, first on the kernel's path
+PROBE_IMPORTS = ("autograder.probe", "autograder.codec", "torch")  # what a hidden check needs in the kernel
 SANDBOX_UID_BASE = 61000  # kernels of grading worker i run as uid SANDBOX_UID_BASE + i when the grader is root
 SLOT_VARIABLE = "AUTOGRADER_SANDBOX_SLOT"
 BWRAP_VARIABLE = "AUTOGRADER_BWRAP"  # path of bwrap, when it is not the one on PATH
@@ -94,6 +98,13 @@ def kernel_package() -> Path:
         shutil.copy2(_package_dir() / name, folder / name)
     folder.chmod(0o755)
     return folder
+
+
+def _package_copies() -> list[Path]:
+    """The grader's `autograder` package, and any other one the kernel could see in the read-only trees."""
+    trees = _read_only_trees()
+    found = {Path(entry).resolve() / "autograder" for entry in sys.path if entry}
+    return sorted({_package_dir()} | {p for p in found if p.is_dir() and any(p.is_relative_to(t) for t in trees)})
 
 
 def _read_only_trees() -> list[Path]:
@@ -166,7 +177,9 @@ def bwrap_command(argv: list[str], *, writable: list[Path], cwd: Path, env: dict
             mounts.bind(Path(path))
     for tree in _read_only_trees():
         mounts.bind(tree)
-    mounts.bind(kernel_package(), _package_dir())
+    for copy in _package_copies():
+        mounts.bind(kernel_package(), copy)
+    mounts.bind(kernel_package(), KERNEL_PATH / "autograder")
     for folder in writable:
         mounts.bind(folder, writable=True)
     args = [bwrap(), *namespaces, "--die-with-parent", "--hostname", "bac-a-sable", "--clearenv",
@@ -188,8 +201,8 @@ def kernel_environment(env: dict[str, str] | None, home: Path) -> dict[str, str]
     env = env if env is not None else dict(os.environ)
     kept = {k: str(env[k]) for k in KEPT_VARIABLES if k in env}
     return {**SINGLE_THREAD, **kept, "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(home),
-            "TMPDIR": "/tmp", "MPLCONFIGDIR": "/tmp/matplotlib", "IPYTHONDIR": "/tmp/ipython",
-            "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+            "PYTHONPATH": str(KERNEL_PATH), "TMPDIR": "/tmp", "MPLCONFIGDIR": "/tmp/matplotlib",
+            "IPYTHONDIR": "/tmp/ipython", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
 
 
 @functools.lru_cache(maxsize=None)
@@ -222,6 +235,73 @@ def require_sandbox() -> None:
     reason = unavailable_reason()
     if reason:
         raise SandboxUnavailable(f"refusing to run student code without a sandbox: {reason}. To fix: {HOW_TO_FIX}.")
+
+
+# ------------------------------------------------------------------ before grading
+
+
+def _import_fix() -> str:
+    return (f"installez-les dans l'environnement du correcteur ({sys.prefix}) ; du paquet autograder, un noyau "
+            f"ne voit que {', '.join(KERNEL_MODULES)} (KERNEL_MODULES, autograder/sandbox.py) : probe.py et "
+            "codec.py ne doivent rien importer d'autre")
+
+
+def _start_problem(kernel_name: str, spec, error: BaseException) -> str:
+    """Why a kernel did not start, and the fix: a sandbox that cannot run, a module it cannot import,
+    or a kernel spec that is out of date."""
+    cause = f"le noyau « {kernel_name} » ne démarre pas ({type(error).__name__}: {error})"
+    if isinstance(error, SandboxUnavailable):
+        return f"{cause}.\nPour y remédier : {HOW_TO_FIX}."
+    if isinstance(error, ImportError):  # a warm kernels' zygote that could not import them
+        return f"{cause}.\nPour y remédier : {_import_fix()}."
+    if os.sep in spec.argv[0] and not os.path.exists(spec.argv[0]):
+        cause += f" : son kernel spec ({spec.resource_dir}) lance {spec.argv[0]}, qui n'existe plus"
+    fix = ("réécrivez les kernel specs avec le Python de l'environnement qui corrige : "
+           f"`{Path(sys.prefix) / 'bin' / 'autograder'} install-kernels` (ou `make`)")
+    ours = Path(sys.prefix) / "share" / "jupyter" / "kernels" / kernel_name
+    if Path(spec.resource_dir).resolve() != ours.resolve():
+        fix += f", et supprimez {spec.resource_dir}, qui masque celui de cet environnement ({ours})"
+    return f"{cause}.\nPour y remédier : {fix}."
+
+
+def kernel_problem(kernel_name: str, config=None, timeout: float = 120) -> str | None:
+    """None when a kernel of this spec starts, as grading would start it, and imports what the hidden checks
+    need (`PROBE_IMPORTS`); otherwise, in French, what went wrong and how to fix it.
+
+    Grading asks once, before it touches a copy: a kernel that cannot run the probes would give every
+    student 0 (`nbgrader autograde` reports each hidden check as stopped, and exits 0).
+    """
+    from jupyter_client.kernelspec import NoSuchKernel
+    from jupyter_client.manager import KernelManager
+    from traitlets.config import Config
+
+    try:
+        manager = KernelManager(kernel_name=kernel_name, config=config or Config())
+        spec = manager.kernel_spec
+    except NoSuchKernel:
+        return (f"aucun kernel spec « {kernel_name} ».\nPour y remédier : "
+                f"`{Path(sys.prefix) / 'bin' / 'autograder'} install-kernels` (ou `make`).")
+    client = None
+    with tempfile.TemporaryDirectory() as folder:  # the kernel works in a copy of it: an empty "submission"
+        try:
+            manager.start_kernel(cwd=folder)
+            client = manager.client()
+            client.start_channels()
+            client.wait_for_ready(timeout=timeout)
+            reply = client.execute_interactive("import " + ", ".join(PROBE_IMPORTS), timeout=timeout,
+                                               output_hook=lambda message: None)["content"]
+        except Exception as error:  # noqa: BLE001 - whatever stops the kernel is the answer
+            return _start_problem(kernel_name, spec, error)
+        finally:
+            if client is not None:
+                client.stop_channels()
+            if manager.has_kernel:
+                manager.shutdown_kernel(now=True)
+    if reply["status"] != "ok":
+        return (f"le noyau « {kernel_name} » démarre mais n'importe pas ce dont les tests cachés ont besoin "
+                f"({', '.join(PROBE_IMPORTS)}) : {reply.get('ename')}: {reply.get('evalue')}.\n"
+                f"Pour y remédier : {_import_fix()}.")
+    return None
 
 
 # ------------------------------------------------------------------ per kernel
@@ -334,8 +414,9 @@ class SandboxProvisioner(LocalProvisioner):
 
 
 def _interpreter() -> str:
-    """This environment's python, named the same whichever of its names (python, python3.11) runs us."""
-    named = Path(sys.prefix) / "bin" / "python"
+    """This environment's python, named the same whichever of its names (python, python3.11) runs us, by its
+    real path: a checkout that reaches the environment through a symlink must not write a path that dies with it."""
+    named = Path(sys.prefix).resolve() / "bin" / "python"
     return str(named) if named.exists() else sys.executable
 
 

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -152,7 +153,11 @@ def test_class_report_names_what_the_class_got_wrong(graded):
         name, source = next(iter(answers.items()))
         message = next(m for n, s, m in WRONG if s == source)
         assert report.message_html(message) in page, message
-    assert "temps dépassé" in page and "noyau arrêté" in page
+    problems = re.search(r"Copies en difficulté.*?</table>", page, re.S).group(0)
+    assert "<td>forever</td><td>temps dépassé</td><td>training</td>" in problems
+    # where the kernel died, not each cell it left unrun
+    assert "<tr><td>crash</td><td>noyau arrêté</td><td>backward_step</td></tr>" in problems
+    assert problems.count("<td>crash</td>") == 1
 
 
 def test_unchanged_submissions_are_skipped_and_changed_ones_regraded(graded, capsys):

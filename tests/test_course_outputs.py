@@ -39,9 +39,16 @@ SCORES = {  # student: {assignment: {grade cell: score}}; david handed nothing i
 }
 # verdict lines of the cells that lost points, as the grader prints them: the same mistake on different cases
 VERDICTS = {
-    ("bruno", "tp01", "test_retropropagation"): ["le gradient de `w` est transposé (essai : float64, lot 7, 4→2)."],
+    ("bruno", "tp01", "test_retropropagation"): ["le gradient de `w` est transposé (essai : float64, lot 7, 4→2).",
+                                                 # the same mistake on two outputs, measured differently
+                                                 "`dl_dw1` incorrect (essai : float64, lot 7, 4→2) : valeurs fausses "
+                                                 "(écart max 0.31).",
+                                                 "`dl_db1` incorrect (essai : float64, lot 7, 4→2) : valeurs fausses "
+                                                 "(écart max 0.052)."],
     ("carla", "tp01", "test_retropropagation"): ["le gradient de `w` est transposé (essai : float32, lot 1, 5→3).",
-                                                 "écart relatif 0.4213 sur `b`."],
+                                                 "écart relatif 0.4213 sur `b`.",
+                                                 "`dl_dw2` incorrect (essai : float32, lot 1, 5→3) : valeurs fausses "
+                                                 "(écart max 1.7). (de même pour `dl_db2`)"],
     ("bruno", "tp02", "test_convolution"): ["`F.conv2d` est refusé : écrivez la convolution à la main."],
 }
 TOO_LONG = ("carla", "tp01", "test_retropropagation")  # also printed too much
@@ -219,9 +226,56 @@ def test_course_report_shows_each_tp_its_hardest_function_and_the_grades(course)
 def test_class_report_names_output_cut_and_shows_code(course):
     page = report.write_report(course, db_url(course), "tp01", {}, course / "rapport-tp01.html").read_text("utf-8")
     problems = re.search(r"Copies en difficulté.*?</table>", page, re.S).group(0)
-    assert "<td>carla</td><td>sortie trop longue</td><td>retropropagation</td>" in problems
+    assert "<td>carla</td><td>sortie trop longue</td><td>test de retropropagation</td>" in problems
     assert "bruno" not in problems
-    assert "<code>w</code>" in page and "`w`" not in page
+    assert "<code>w</code>" in page and "`" not in page
+
+
+def test_class_report_gives_a_mistake_made_on_several_outputs_one_line(course):
+    page = report.write_report(course, db_url(course), "tp01", {}, course / "rapport-tp01.html").read_text("utf-8")
+    mistakes = re.search(r"<td>retropropagation</td>.*?</tr>", page, re.S).group(0)
+    # bruno on dl_dw1 and dl_db1, carla on dl_dw2 and dl_db2: one mistake, two copies
+    assert ("<li><code>dl_dw1</code> incorrect : valeurs fausses (écart max …). (de même pour <code>dl_db1</code>, "
+            "<code>dl_dw2</code>, <code>dl_db2</code>) <b>(2)</b></li>") in mistakes
+    assert mistakes.count("incorrect") == 1
+    assert "<li>écart relatif … sur <code>b</code>. <b>(1)</b></li>" in mistakes  # names an output, not first
+
+
+def _cell(source, outputs, grade_id=None, solution=False, test=False):
+    meta = {"nbgrader": {"grade_id": grade_id, "solution": solution, "grade": test}} if grade_id else {}
+    errors = [new_output("error", ename=name, evalue="", traceback=[]) for name in outputs]
+    return new_code_cell(source, metadata=meta, outputs=errors)
+
+
+def test_class_report_lists_every_kind_of_problem_where_it_happened(course):
+    path = course / "autograded" / "carla" / "tp01" / "exercices.ipynb"
+    nb = nbformat.read(path, as_version=4)
+    hidden = "verifier('cachee')\n### BEGIN HIDDEN TESTS\ngrade('cachee')\n### END HIDDEN TESTS"
+    nb.cells += [
+        _cell("for i in range(10**8): print(i)", ["SortieTropLongue", "KeyboardInterrupt"], "boucle", solution=True),
+        _cell("while True: pass", ["KeyboardInterrupt", "CellTimeoutError"]),
+        _cell("plt.plot(historique)", ["NameError"]),  # an error in a cell that is not a test: the student's own
+        _cell(hidden, ["ModuleNotFoundError"], "test_cachee", test=True),
+        _cell("import os; os._exit(1)", ["KernelMort"], "mort", solution=True),
+        _cell(hidden, ["KernelMort"], "test_apres", test=True),  # not run: the kernel died above
+    ]
+    nbformat.write(nb, path)
+    page = report.write_report(course, db_url(course), "tp01", {"david": "Traceback…\nNotJSONError: `{` illisible"},
+                               course / "rapport-tp01.html", {"bruno": "feedback: OSError: disque plein"}
+                               ).read_text("utf-8")
+    rows = re.findall(r"<tr><td>(\w+)</td><td>([^<]+)</td><td>(.*?)</td></tr>",
+                      re.search(r"Copies en difficulté.*?</table>", page, re.S).group(0))
+    assert rows == [
+        ("bruno", "retour non écrit", "feedback: OSError: disque plein"),
+        ("carla", "sortie trop longue", "test de retropropagation"),
+        ("carla", "sortie trop longue", "boucle"),
+        ("carla", "temps dépassé", "cellule 5"),
+        ("carla", "tests cachés interrompus", "test de cachee (ModuleNotFoundError)"),
+        ("carla", "noyau arrêté", "mort"),
+        ("david", "copie non notée", "NotJSONError: <code>{</code> illisible"),
+    ]
+    for kind in report.PROBLEMS:  # the page says what it looks for
+        assert f"<b>{kind}</b>" in page
 
 
 def test_course_report_command_writes_the_three_course_files(course, capsys):

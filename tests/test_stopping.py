@@ -1,0 +1,128 @@
+"""Stopping `autograder grade` with SIGTERM or SIGINT sent to its parent process alone, as a service
+manager or `kill PID` does: everything it started stops within seconds, the gradebook holds only
+copies graded in full, and the next run grades the rest, with the scores of an uninterrupted run.
+"""
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+from nbgrader.api import Gradebook
+
+from autograder.demo import hand_in, nbgrader, prepare_course, sample_module
+from autograder.grading import FINGERPRINT, db_url
+from autograder.release import environment
+from conftest import cell_scores, points_of_test_cells
+
+pytestmark = [pytest.mark.tp09, pytest.mark.slow]
+
+SAMPLE = sample_module("tp09")  # damien's training alone takes ~20 s: grading is under way when we stop it
+
+
+@pytest.fixture()
+def scratch():
+    """The run's TMPDIR, where its zygotes and kernels work: short, as kernels' unix socket paths must be."""
+    folder = Path(tempfile.mkdtemp(prefix="arret-"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture()
+def course(tmp_path):
+    course = tmp_path / "course"
+    prepare_course(course, "tp09")
+    assert nbgrader(course, "generate_assignment", "tp09", "--force") == 0
+    hand_in(course, "tp09", SAMPLE["STUDENTS"])
+    return course
+
+
+def expected_scores() -> dict[str, dict[str, float]]:
+    """What an uninterrupted run gives the sample class (`tests/test_contract.py` checks it with plain nbgrader)."""
+    points = points_of_test_cells("tp09")
+    return {student: dict.fromkeys(points, 0) if answers is None else {**points, **SAMPLE["EXPECTED"].get(student, {})}
+            for student, answers in SAMPLE["STUDENTS"].items()}
+
+
+def descendants(session: int, scratch: Path) -> dict[int, str]:
+    """Processes of the run: its session (workers, resource tracker, bwrap, zygotes), and whatever works in
+    its temporary folder (forked kernels start sessions of their own, in the zygote's copy of the folder)."""
+    found = {}
+    for folder in Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (folder / "stat").read_text()
+            command = (folder / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cwd = os.readlink(folder / "cwd")
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        if int(stat[stat.rindex(")") + 2:].split()[3]) == session or str(scratch) in command + " " + cwd:
+            found[int(folder.name)] = f"{cwd} $ {command}"
+    return found
+
+
+def graded(course: Path) -> list[str]:
+    return sorted(p.parent.parent.name for p in course.glob(f"autograded/*/tp09/{FINGERPRINT}"))
+
+
+def stop_while_grading(course: Path, scratch: Path, signum: int) -> tuple[subprocess.CompletedProcess, dict]:
+    """Starts `autograder grade`, sends `signum` to its parent once a copy is graded and a kernel runs, waits for it."""
+    command = [sys.executable, "-m", "autograder.cli", "grade", "tp09", "--jobs", "2", "--course", str(course)]
+    parent = subprocess.Popen(command, env={**environment(), "TMPDIR": str(scratch)}, start_new_session=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 600
+        while not (graded(course) and any(cmd.startswith(f"{scratch}/") and "/work $" in cmd
+                                          for cmd in descendants(parent.pid, scratch).values())):
+            assert parent.poll() is None and time.monotonic() < deadline, parent.communicate()
+            time.sleep(0.2)
+        running = descendants(parent.pid, scratch)
+        assert sum("autograder.warm" in cmd for cmd in running.values()) >= 3  # two zygotes, a kernel at least
+        os.kill(parent.pid, signum)
+        out, err = parent.communicate(timeout=30)  # within seconds: a copy takes longer than that
+    finally:
+        if parent.poll() is None:
+            os.killpg(parent.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10  # a killed sandbox takes a moment to be reaped
+    while descendants(parent.pid, scratch) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return subprocess.CompletedProcess(command, parent.returncode, out, err), descendants(parent.pid, scratch)
+
+
+def assert_only_whole_copies_in_the_gradebook(course: Path) -> list[str]:
+    with Gradebook(db_url(course)) as gb:
+        submissions = {s.student_id: s for s in gb.find_assignment("tp09").submissions}
+        for student, submission in submissions.items():
+            scores = [g.auto_score for nb in submission.notebooks for g in nb.grades if g.cell.cell_type == "code"]
+            assert None not in scores, student
+    assert sorted(submissions) == graded(course)
+    assert 0 < len(submissions) < len(SAMPLE["STUDENTS"])  # stopped while grading
+    return sorted(submissions)
+
+
+def test_sigterm_to_the_parent_stops_everything_and_the_next_run_grades_the_rest(course, scratch):
+    stopped, left = stop_while_grading(course, scratch, signal.SIGTERM)
+    assert stopped.returncode == 128 + signal.SIGTERM
+    assert "correction arrêtée (SIGTERM)" in stopped.stderr and "reprend" in stopped.stderr
+    assert not left, left
+    assert not list(scratch.iterdir())  # no zygote folder, no copy of a submission left behind
+    first = assert_only_whole_copies_in_the_gradebook(course)
+    resumed = subprocess.run([sys.executable, "-m", "autograder.cli", "grade", "tp09", "--jobs", "2",
+                              "--course", str(course)], env=environment(), capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert (f"{len(SAMPLE['STUDENTS']) - len(first)} copie(s) notée(s), {len(first)} inchangée(s)"
+            in resumed.stdout)
+    scores = cell_scores(course, "tp09")
+    for student, expected in expected_scores().items():  # a training graded on its accuracy: ± 2 test images
+        assert scores[student] == pytest.approx(expected, abs=0.05), student
+
+
+def test_sigint_to_the_parent_alone_stops_everything_as_well(course, scratch):
+    stopped, left = stop_while_grading(course, scratch, signal.SIGINT)
+    assert stopped.returncode == 128 + signal.SIGINT and "correction arrêtée (SIGINT)" in stopped.stderr
+    assert not left, left
+    assert_only_whole_copies_in_the_gradebook(course)
