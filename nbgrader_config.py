@@ -70,8 +70,9 @@ c.Autograde.autograde_preprocessors = [
 # then says which points are provisional). FeedbackGrades is nbgrader's GetGrades plus what the
 # page needs; the page is `autograder/templates/feedback/index.html.j2`, which takes the place
 # of nbgrader's template of the same name (nbgrader's own folder stays second, for formgrader).
-from autograder.feedback import NBGRADER_TEMPLATES, TEMPLATES, FeedbackGrades  # noqa: E402
+from autograder.feedback import NBGRADER_TEMPLATES, TEMPLATES, FeedbackExporter, FeedbackGrades  # noqa: E402
 
+c.GenerateFeedback.exporter_class = FeedbackExporter
 c.GenerateFeedback.preprocessors = [FeedbackGrades, ClearHiddenTests, CSSHTMLHeaderPreprocessor]
 c.ClearHiddenTests.enforce_metadata = False
 c.HTMLExporter.extra_template_basedirs = [str(TEMPLATES), str(NBGRADER_TEMPLATES)]

@@ -46,3 +46,18 @@ class AccuracyGrade:
             messages.append(f"{self.reported_name} vaut {reported:.1%} mais le réseau final obtient {accuracy:.1%} : "
                             "calculez-la avec les paramètres après la dernière mise à jour.")
         return score, messages
+
+    def judge_parameters(self, values: dict[str, Any], *, keys: tuple[str, ...], accuracy_of: Callable[[dict], float],
+                         test_size: int, unfinished: str, malformed: str, name: str = "params") -> tuple[float, list[str]]:
+        """For a training that leaves its parameters in `name`, a dict of plain tensors with these `keys`, and
+        its accuracy: `unfinished` follows the names of the missing variables, `malformed` replaces the verdict
+        when the parameters are not such a dict."""
+        missing = [k for k in (name, self.reported_name) if values.get(k) is None]
+        if missing:
+            return 0.0, [", ".join(missing) + unfinished]
+        params = values[name]
+        if not isinstance(params, dict) or set(params) != set(keys) \
+                or any(type(t) is not torch.Tensor for t in params.values()):
+            return 0.0, [malformed]
+        return self.judge(accuracy_of=lambda: accuracy_of(params), tensors=list(params.values()),
+                          reported=values[self.reported_name], test_size=test_size)

@@ -463,17 +463,12 @@ ACCURACY = AccuracyGrade(
 
 def judge_training(values: dict[str, Any]) -> tuple[float, list[str]]:
     """The trained network's exactitude on the notebook's test set, recomputed here, and `testAccuracy` checked."""
-    missing = [k for k in TRAINING_VARIABLES if values.get(k) is None]
-    if missing:
-        return 0.0, [", ".join(missing) + " n'existe(nt) pas : l'entraînement n'est pas allé au bout. Il appelle vos "
-                     "fonctions (forward_pass, cross_entropy, backward_pass, minibatches, sgd_momentum_step…) : si "
-                     "l'une d'elles lève une erreur, corrigez-la d'abord (voir son test), puis exécutez toutes les cellules."]
-    params = values["params"]
-    if not isinstance(params, dict) or set(params) != {"w1", "b1", "w2", "b2"} \
-            or any(type(t) is not torch.Tensor for t in params.values()):
-        return 0.0, ["params doit rester un dict {\"w1\", \"b1\", \"w2\", \"b2\"} de torch.Tensor ordinaires."]
-    return ACCURACY.judge(accuracy_of=lambda: _accuracy(params), tensors=list(params.values()),
-                          reported=values["testAccuracy"], test_size=len(digits_test_set()[1]))
+    return ACCURACY.judge_parameters(
+        values, keys=("w1", "b1", "w2", "b2"), accuracy_of=_accuracy, test_size=len(digits_test_set()[1]),
+        unfinished=(" n'existe(nt) pas : l'entraînement n'est pas allé au bout. Il appelle vos "
+                    "fonctions (forward_pass, cross_entropy, backward_pass, minibatches, sgd_momentum_step…) : si "
+                    "l'une d'elles lève une erreur, corrigez-la d'abord (voir son test), puis exécutez toutes les cellules."),
+        malformed="params doit rester un dict {\"w1\", \"b1\", \"w2\", \"b2\"} de torch.Tensor ordinaires.")
 
 
 TRAINING = VariablesSpec(name="training", label="entraînement", points=TRAINING_POINTS,
