@@ -28,7 +28,7 @@ from typing import Any, Callable, Sequence
 import torch
 
 from autograder import checking, probe
-from autograder.specs import Case, Result, ScenarioSpec, Spec, VariablesSpec
+from autograder.specs import Case, Result, Spec, VariablesSpec
 
 
 GLOBAL_LOADS = frozenset({"LOAD_GLOBAL", "LOAD_NAME"})  # not attributes: `x.backward()` does not use `backward`

@@ -504,14 +504,16 @@ def _compare(spec: Compared, obs: Observation) -> tuple[float, list[str]]:
         units_ = units(spec, expected)
         if correct is None:
             correct = {u: True for u in units_}
-        case_right = True
+        case_right, whole = True, ...  # the whole-output mistake of this case, looked for at its first failure
         for unit in units_:
             g = unit_value(spec, got, unit)
             o = unit_value(spec, own, unit) if own else None
             if (scenario or correct.get(unit)) and not close(g, unit_value(spec, expected, unit), case.dtype,
                                                              spec.tolerance, o):
                 correct[unit] = case_right = False
-                message = _whole_mistake(spec, case, got, expected) or _diagnose(spec, unit, case, g, expected, own)
+                if whole is ...:
+                    whole = _whole_mistake(spec, case, got, expected)
+                message = whole or _diagnose(spec, unit, case, g, expected, own)
                 if message not in messages and not (scenario and len(messages) >= MAX_SCENARIO_MESSAGES):
                     messages.append(message)
                 if scenario:

@@ -46,6 +46,17 @@ def prepare_course(course: Path, *assignments: str) -> None:
     shutil.copy(REPO / "nbgrader_config.py", course / "nbgrader_config.py")
 
 
+def forget_grading(course: Path) -> None:
+    """Back to a course where nothing is graded yet (the assignments stay in the gradebook, the students go)."""
+    from nbgrader.api import Gradebook
+
+    for folder in ("autograded", "feedback"):
+        shutil.rmtree(course / folder, ignore_errors=True)
+    with Gradebook(db_url(course)) as gb:
+        for student in list(gb.students):
+            gb.remove_student(student.id)
+
+
 def hand_in(course: Path, assignment: str, students: dict[str, dict | None]) -> None:
     """Writes each student's submission: the reference with their answers, or the untouched release."""
     for path in sorted((course / "release" / assignment).glob("*.ipynb")):

@@ -214,10 +214,11 @@ def call_once(fn: Callable, arguments: list[str], args: dict[str, Any]) -> dict[
     return fact
 
 
-def _function(request: dict[str, Any], namespace: dict[str, Any]):
-    """The student's function, isolated from the other exercises; None when not defined."""
+def _function(request: dict[str, Any], namespace: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """The student's function (None when not defined), and the facts every observer of a function starts with."""
     fn = namespace.get(request["function"])
-    return fn if callable(fn) else None
+    fn = fn if callable(fn) else None
+    return fn, {"defined": True, "has_loop": has_python_loop(fn), "calls": []} if fn is not None else {"defined": False}
 
 
 # ------------------------------------------------------------------ observers
@@ -225,13 +226,10 @@ def _function(request: dict[str, Any], namespace: dict[str, Any]):
 
 def observe_function(request: dict[str, Any], namespace: dict[str, Any]) -> dict[str, Any]:
     """One call per case; inputs changed in place are named, `accumulates` ones reported after the call."""
-    fn = _function(request, namespace)
-    facts: dict[str, Any] = {"defined": fn is not None}
+    fn, facts = _function(request, namespace)
     if fn is None:
         return facts
-    facts["has_loop"] = has_python_loop(fn)
     accumulates = request.get("accumulates", [])
-    facts["calls"] = []
     with stand_ins(request.get("stand_ins", "")) as reference:
         isolated = isolate(fn, reference)
         for case in request["cases"]:
@@ -245,12 +243,9 @@ def observe_function(request: dict[str, Any], namespace: dict[str, Any]) -> dict
 
 def observe_sequence(request: dict[str, Any], namespace: dict[str, Any]) -> dict[str, Any]:
     """Per case, the function called once per step on the same state objects; the state after each call."""
-    fn = _function(request, namespace)
-    facts: dict[str, Any] = {"defined": fn is not None}
+    fn, facts = _function(request, namespace)
     if fn is None:
         return facts
-    facts["has_loop"] = has_python_loop(fn)
-    facts["calls"] = []
     with stand_ins(request.get("stand_ins", "")) as reference:
         isolated = isolate(fn, reference)
         for case in request["cases"]:
@@ -275,12 +270,9 @@ def observe_scenario(request: dict[str, Any], namespace: dict[str, Any]) -> dict
     grading, the notebook's own otherwise (the self-check). Its given classes replace the
     notebook's in the student's function, which is traced together with the driver.
     """
-    fn = _function(request, namespace)
-    facts: dict[str, Any] = {"defined": fn is not None}
+    fn, facts = _function(request, namespace)
     if fn is None:
         return facts
-    facts["has_loop"] = has_python_loop(fn)
-    facts["calls"] = []
     with stand_ins(request.get("stand_ins", "")) as reference:
         module: dict[str, Any] = {n: namespace[n] for n in request["uses"] if callable(namespace.get(n))}
         module.update(reference, __name__=DRIVER)

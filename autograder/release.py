@@ -114,12 +114,12 @@ def given_of(assignment: str) -> ModuleType | None:
 
 def release(root: Path, assignment: str) -> None:
     reference = reference_of(assignment)
-    shared = shared_cells(root / "source", assignment)
+    shared, given = shared_cells(root / "source", assignment), given_of(assignment)
     notebooks = sorted((root / "source" / assignment).glob("*.ipynb"))
     if not notebooks:
         raise SystemExit(f"source/{assignment}/ holds no notebook")
     for notebook in notebooks:
-        if sync_notebook(notebook, reference, shared, given_of(assignment)):
+        if sync_notebook(notebook, reference, shared, given):
             print(f"updated solutions in {notebook.relative_to(root)}")
     subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", assignment, "--force", "--no-db",
                     "--log-level=ERROR"], cwd=root, check=True, env=environment())

@@ -55,6 +55,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import class_grading  # noqa: E402 - the class-grading benchmark's helpers, reused as they are
 
 from autograder.course import assignments  # noqa: E402
+from autograder.demo import forget_grading  # noqa: E402
 from autograder.submissions import fill, solutions  # noqa: E402
 
 REPO = Path(__file__).resolve().parent.parent
@@ -313,7 +314,7 @@ def measure_grading(repeat: int, submissions: int, jobs_list: list[int], assignm
         class_grading.make_class(course, submissions, "typical", assignment)
         for _ in range(repeat):
             for jobs in jobs_list:
-                class_grading.reset(course)
+                forget_grading(course)
                 reaped = children_cpu()
                 # the grader is this process's only child meanwhile: sample the tree below us
                 with Sampler(os.getpid(), 0.25, include_root=False) as sampler:

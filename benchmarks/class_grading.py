@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import statistics
 import subprocess
 import sys
@@ -24,11 +23,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from nbgrader.api import Gradebook
-
 from autograder import gradebook
 from autograder.course import assignments
-from autograder.demo import hand_in, nbgrader, prepare_course, sample_class, sample_module
+from autograder.demo import forget_grading, hand_in, nbgrader, prepare_course, sample_class, sample_module
 from autograder.grading import db_url
 from autograder.release import environment
 
@@ -47,15 +44,6 @@ def make_class(course: Path, n: int, kind: str, assignment: str) -> None:
         sample.update({s: {**sample[s], **answers} for s, answers in typical.items()})
     names = list(sample)
     hand_in(course, assignment, {f"s{i:03d}_{names[i % len(names)]}": sample[names[i % len(names)]] for i in range(n)})
-
-
-def reset(course: Path) -> None:
-    """Back to a course where nothing is graded yet (the assignment stays in the gradebook)."""
-    for folder in ("autograded", "feedback"):
-        shutil.rmtree(course / folder, ignore_errors=True)
-    with Gradebook(db_url(course)) as gb:
-        for student in list(gb.students):
-            gb.remove_student(student.id)
 
 
 def scores(course: Path, assignment: str) -> dict[str, dict[str, float]]:
@@ -99,7 +87,7 @@ def main() -> None:
         make_class(course, args.submissions, args.kind, args.assignment)
         for _ in range(args.repeat):
             for name, command in commands.items():
-                reset(course)
+                forget_grading(course)
                 seconds = timed(command, course)
                 times[name].append(seconds)
                 results[name] = scores(course, args.assignment)

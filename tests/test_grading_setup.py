@@ -20,7 +20,7 @@ import pytest
 from nbgrader.api import Gradebook
 
 from autograder import sandbox
-from autograder.demo import REPO, hand_in, nbgrader, prepare_course
+from autograder.demo import REPO, forget_grading, hand_in, nbgrader, prepare_course
 from autograder.grading import db_url
 from autograder.release import environment
 from conftest import cell_scores, points_of_test_cells
@@ -52,14 +52,6 @@ def autograder_grade(course: Path, env=None) -> subprocess.CompletedProcess:
                           cwd=course, env=env or environment(), capture_output=True, text=True)
 
 
-def forget(course: Path) -> None:
-    for folder in ("autograded", "feedback"):
-        shutil.rmtree(course / folder, ignore_errors=True)
-    with Gradebook(db_url(course)) as gb:
-        for student in list(gb.students):
-            gb.remove_student(student.id)
-
-
 def assert_refused_without_a_grade(course: Path, done: subprocess.CompletedProcess, *causes: str) -> None:
     assert done.returncode != 0
     for text in ("refus de corriger", *causes, "Pour y remédier", "Aucune copie n'a été notée"):
@@ -78,7 +70,7 @@ def test_a_course_holding_its_own_copy_of_the_package_is_graded_by_both_commands
     done = plain_nbgrader(course)
     assert done.returncode == 0, done.stderr
     assert sum(cell_scores(course, "tp09")["ref"].values()) == full, done.stderr
-    forget(course)
+    forget_grading(course)
     done = autograder_grade(course)
     assert done.returncode == 0, done.stdout + done.stderr
     assert sum(cell_scores(course, "tp09")["ref"].values()) == full

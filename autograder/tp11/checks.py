@@ -8,7 +8,6 @@ that the drivers of `given.py` build with the notebook's own `Tensor` class.
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 from typing import Any
 
