@@ -15,12 +15,17 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/autograder install-kernels
 	touch $(STAMP)
 
-## bubblewrap, which sandboxes student kernels (Debian package; installed here when we are root).
+## bubblewrap, which sandboxes student kernels, and runc, the OCI runtime in which the tests run the
+## grader under the cluster's seccomp profile (Debian packages; installed here when we are root).
 sandbox-tools:
 	@command -v bwrap >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bubblewrap >/dev/null; \
 	  else echo "bubblewrap is missing: sudo apt-get install bubblewrap (grading refuses to run without it)" >&2; exit 1; fi; }
+	@command -v runc >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq runc >/dev/null; \
+	  else echo "runc is missing: sudo apt-get install runc (tests/test_seccomp_profile.py needs it as root)" >&2; fi; }
 
 ## What the JupyterHub classroom needs beyond the course: the hub, Chromium for the browser test.
 CLASSROOM_STAMP := $(VENV)/.classroom-installed
