@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import os
 import sys
 from pathlib import Path
 
-from autograder import exports, grading, report, sandbox
+from autograder import grading, sandbox
 
 
 def grade_command(args: argparse.Namespace) -> int:
     course = Path(args.course).resolve()
     try:
         run = grading.grade(course, args.assignment, jobs=args.jobs, students=args.student or None,
-                            force=args.force, unsafe=args.unsafe)
+                            force=args.force, unsafe=args.unsafe, recompute_figures=args.recompute_figures,
+                            while_last_copies=_import_outputs)
     except grading.Stopped as stop:
         print(stopped_message(stop, args.assignment), file=sys.stderr)
         return 128 + stop.signum
+    from autograder import exports, report
+
+    if args.timings:
+        Path(args.timings).write_text(json.dumps(dataclasses.asdict(run), indent=1))
+
     print(f"{len(run.graded)} copie(s) notée(s), {len(run.skipped)} inchangée(s) depuis la dernière correction"
           + (" (--force pour tout recorriger)" if run.skipped else ""))
     for outcome in run.failed:
@@ -37,6 +45,12 @@ def grade_command(args: argparse.Namespace) -> int:
     return 1 if run.failed else 0
 
 
+def _import_outputs() -> None:
+    """What writes the exports and reports (matplotlib, nbgrader's API: a second), loaded while the last copies
+    are graded, when a core is free, rather than after them."""
+    from autograder import exports, report  # noqa: F401
+
+
 def stopped_message(stop: grading.Stopped, assignment: str) -> str:
     if not stop.finished and not stop.interrupted:
         return f"correction arrêtée ({stop}) avant la première copie : rien n'a été noté."
@@ -47,6 +61,8 @@ def stopped_message(stop: grading.Stopped, assignment: str) -> str:
 
 def course_outputs(course: Path) -> dict[str, Path]:
     """The course-wide files, every TP of the gradebook at once: grade sheet, Moodle import, report."""
+    from autograder import exports, report
+
     url = grading.db_url(course)
     return {
         "notes du cours (CSV)": exports.export_course_csv(url, course / "notes-cours.csv"),
@@ -93,6 +109,10 @@ def main(argv: list[str] | None = None) -> int:
     grade.add_argument("--course", default=".", help="course root (default: current folder)")
     grade.add_argument("--unsafe", action="store_true",
                        help="run student code WITHOUT a sandbox (only where bubblewrap cannot run)")
+    grade.add_argument("--recompute-figures", action="store_true",
+                       help="run the figure cells again instead of keeping those of the copy as handed in "
+                            "(docs/grading.md, 'Figures')")
+    grade.add_argument("--timings", metavar="FILE", help="write where each copy's time went (JSON), for benchmarks")
     grade.set_defaults(func=grade_command)
     course_report = commands.add_parser(
         "course-report", help="write the course-wide grade sheet, Moodle CSV and report from the gradebook",

@@ -11,10 +11,12 @@ Moodle CSV and report). Prints each TP's scores, then the course's.
 from __future__ import annotations
 
 import argparse
+import os
 import runpy
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -57,14 +59,45 @@ def forget_grading(course: Path) -> None:
             gb.remove_student(student.id)
 
 
-def hand_in(course: Path, assignment: str, students: dict[str, dict | None]) -> None:
-    """Writes each student's submission: the reference with their answers, or the untouched release."""
+def hand_in(course: Path, assignment: str, students: dict[str, dict | None], run: bool = False) -> None:
+    """Writes each student's submission: the reference with their answers, or the untouched release.
+
+    With `run`, each copy is handed in as a student hands it in after running it (`run_as_a_student`), with
+    its outputs and figures; copies with the same answers are run once, different ones side by side."""
     for path in sorted((course / "release" / assignment).glob("*.ipynb")):
         release_nb = nbformat.read(path, as_version=4)
         reference = solutions(nbformat.read(course / "source" / assignment / path.name, as_version=4))
-        for student, answers in students.items():
-            nb = release_nb if answers is None else fill(release_nb, {**reference, **answers})
+        copies = {student: release_nb if answers is None else fill(release_nb, {**reference, **answers})
+                  for student, answers in students.items()}
+        if run:
+            texts = {student: nbformat.writes(nb) for student, nb in copies.items()}
+            with ThreadPoolExecutor(os.cpu_count()) as pool:
+                ran = dict(zip(set(texts.values()), pool.map(
+                    lambda text: run_as_a_student(nbformat.reads(text, as_version=4), path.parent),
+                    set(texts.values()))))
+            copies = {student: ran[text] for student, text in texts.items()}
+        for student, nb in copies.items():
             write_submission(course, assignment, student, {path.name: nb})
+
+
+def run_as_a_student(nb: nbformat.NotebookNode, folder: Path) -> nbformat.NotebookNode:
+    """The notebook as a student hands it in after running every cell in order, in their own (unsandboxed)
+    kernel: outputs, figures and the errors of the cells that failed."""
+    import tempfile
+
+    from jupyter_client.manager import KernelManager
+    from nbclient import NotebookClient
+
+    with tempfile.TemporaryDirectory(prefix="run-") as sockets:  # local sockets: no TCP port, no warning
+        manager = KernelManager(kernel_name="python3", transport="ipc", ip=str(Path(sockets) / "kernel"))
+        client = NotebookClient(nb, km=manager, timeout=600, allow_errors=True,
+                                resources={"metadata": {"path": str(folder)}})
+        try:
+            client.execute(env=environment())
+        finally:
+            if manager.has_kernel:
+                manager.shutdown_kernel(now=True)
+    return nb
 
 
 def sample_module(assignment: str) -> dict:
@@ -137,8 +170,8 @@ def demo_one(course: Path, assignment: str, students: dict[str, dict | None]) ->
     """Release, hand in and grade one TP; (released, every copy graded)."""
     if nbgrader(course, "generate_assignment", assignment, "--force"):
         return False, False
-    hand_in(course, assignment, students)
-    print(f"{len(students)} copies déposées dans {course / 'submitted'}", flush=True)
+    hand_in(course, assignment, students, run=True)
+    print(f"{len(students)} copies exécutées et déposées dans {course / 'submitted'}", flush=True)
     # nbgrader's Autograde and feedback on every copy, in parallel, then the exports and
     # reports of the TP and of the course (`autograder grade`, see autograder/grading.py).
     print(f"$ autograder grade {assignment}", flush=True)

@@ -20,7 +20,9 @@ import html
 import re
 from pathlib import Path
 
-from nbconvert.exporters import HTMLExporter
+from nbconvert.exporters import HTMLExporter, TemplateExporter
+from nbconvert.filters import Highlight2HTML
+from nbconvert.filters.widgetsdatatypefilter import WidgetsDataTypeFilter
 from nbformat.v4 import new_output
 from nbgrader import utils
 from nbgrader.preprocessors import GetGrades
@@ -142,12 +144,28 @@ class FeedbackGrades(GetGrades):
         return cell, resources
 
 
+_HIGHLIGHTED: dict[tuple, str] = {}
+
+
+def _remembered_highlight(highlight, lexer):
+    """The code highlighter, remembering its HTML per process: most of a copy's code (locked cells, test
+    cells, given code) is the same in every copy, and pygments builds a stylesheet at every call."""
+    def remembered(source, language=None, metadata=None):
+        key = (source, language, lexer, (metadata or {}).get("magics_language"))
+        if key not in _HIGHLIGHTED:
+            if len(_HIGHLIGHTED) > 5000:
+                _HIGHLIGHTED.clear()
+            _HIGHLIGHTED[key] = highlight(source, language, metadata)
+        return _HIGHLIGHTED[key]
+    return remembered
+
+
 class FeedbackExporter(HTMLExporter):
     """nbgrader's HTML exporter, its Jinja environment (templates compiled, filters) made once per process.
 
     nbgrader makes an exporter per copy, and each compiled the same templates again: a fifth of a
     feedback page's time when a worker writes one page after another. (The template's code cells are
-    not run through `clean_html` either: pygments' output is escaped HTML already.)
+    not run through `clean_html` either: pygments' output is escaped HTML already, and is remembered.)
     """
 
     _environments: dict = {}
@@ -157,3 +175,16 @@ class FeedbackExporter(HTMLExporter):
         if key not in FeedbackExporter._environments:
             FeedbackExporter._environments[key] = super()._create_environment()
         return FeedbackExporter._environments[key]
+
+    def from_notebook_node(self, nb, resources=None, **kw):
+        """HTMLExporter's page without its last pass, which parses the page whole and writes it again
+        (0.2 s per page) to give images an English alternative text (the template writes a French one)
+        and to make JupyterLab's cells focusable (this page has none)."""
+        language = nb.metadata.get("language_info", {})
+        lexer = language.get("pygments_lexer", language.get("name"))
+        self.register_filter("highlight_code", _remembered_highlight(
+            self.filters.get("highlight_code", Highlight2HTML(pygments_lexer=lexer, parent=self)), lexer))
+        resources = self._init_resources(resources)
+        self.register_filter("filter_data_type", WidgetsDataTypeFilter(notebook_metadata=self._nb_metadata,
+                                                                       parent=self, resources=resources))
+        return TemplateExporter.from_notebook_node(self, nb, resources, **kw)

@@ -34,12 +34,12 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from multiprocessing import active_children, get_context
 from pathlib import Path
+from typing import Callable
 
-from nbgrader.api import Gradebook, MissingEntry
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
-from autograder import sandbox
+from autograder import sandbox, warm
 from autograder.warm import PROVISIONER_NAME
 
 FINGERPRINT = ".autograder-fingerprint"
@@ -54,6 +54,8 @@ class Outcome:
     success: bool
     seconds: float
     error: str = ""
+    autograde_seconds: float = 0.0  # nbgrader's Autograde: the notebook run, judged, recorded
+    feedback_seconds: float = 0.0   # the feedback page
 
 
 @dataclass
@@ -61,6 +63,8 @@ class ClassRun:
     assignment: str
     graded: list[Outcome] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    ready_seconds: float = 0.0  # until every worker was ready to grade (processes, zygotes, kernel check)
+    seconds: float = 0.0
 
     @property
     def failed(self) -> list[Outcome]:
@@ -120,6 +124,8 @@ def prepare_gradebook(course: Path, assignment: str, students: list[str]) -> set
     """Creates the gradebook, checks the assignment is there, adds missing students: all writes in one process.
 
     Returns the students whose submission is already in the gradebook."""
+    from nbgrader.api import Gradebook, MissingEntry
+
     with Gradebook(db_url(course)) as gb:
         try:
             found = gb.find_assignment(assignment)
@@ -138,6 +144,8 @@ def forget_unfinished(course: Path, assignment: str, todo: dict[str, Path], grad
     """After a stop, once the workers are gone: the copies of `todo` whose grading did not finish (no
     fingerprint yet). One new to the gradebook is taken out of it, with what nbgrader wrote of it; one
     graded before keeps its grades. The next run grades them all."""
+    from nbgrader.api import Gradebook, MissingEntry
+
     unfinished = sorted(s for s, folder in todo.items() if not up_to_date(course, assignment, s, folder))
     with Gradebook(db_url(course)) as gb:
         for student in unfinished:
@@ -157,7 +165,7 @@ _API = None
 _COURSE = Path()
 
 
-def _init_worker(course: str, slots, unsafe: bool, scratch: str) -> None:
+def _init_worker(course: str, slots, unsafe: bool, scratch: str, recompute_figures: bool = False) -> None:
     """Runs once in each worker process: single-threaded maths, warm sandboxed kernels, the course's config."""
     global _API, _COURSE
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole process group: the parent stops us
@@ -168,15 +176,19 @@ def _init_worker(course: str, slots, unsafe: bool, scratch: str) -> None:
         slots.value += 1
     os.environ.update(sandbox.SINGLE_THREAD)
     os.chdir(course)
+    warm.Zygote.current(sandboxed=not unsafe, wait=False)  # its imports run while this process does its own
     from nbgrader.apps.api import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
 
     config = load_config(Path(course))
     config.CourseDirectory.db_url = db_url(Path(course))
     config.Execute.kernel_name = PROVISIONER_NAME  # the warm kernel spec
+    config.AsyncKernelManager.client_class = "autograder.warm.ReadyClient"  # 0.2 s less per kernel start
+    config.Execute.shutdown_kernel = "immediate"  # a used kernel is killed: its zygote clears its sandbox anyway
     if unsafe:
         config.SandboxProvisioner.unsafe = True
     config.Autograde.pre_convert_hook = None  # the parent had the kernels checked (`_kernel_problem`)
+    config.ResilientExecute.figures_from_submission = not recompute_figures  # see autograder.figures
     _API = NbGraderAPI(CourseDirectory(config=config), config=config)
 
 
@@ -192,8 +204,10 @@ def _grade_one(assignment: str, student: str, files_fingerprint: str) -> Outcome
     except Exception as error:  # noqa: BLE001 - a submission never stops the class
         return Outcome(student, False, time.perf_counter() - start, error=f"{type(error).__name__}: {error}")
     outcome = Outcome(student, bool(result["success"]), 0.0, error=result.get("error") or "")
+    outcome.autograde_seconds = time.perf_counter() - start
     if outcome.success:
         feedback = _API.generate_feedback(assignment, student, force=True)
+        outcome.feedback_seconds = time.perf_counter() - start - outcome.autograde_seconds
         if not feedback["success"]:
             outcome.error = "feedback: " + (feedback.get("error") or feedback.get("log") or "")
         (autograded_folder(_COURSE, assignment, student) / FINGERPRINT).write_text(files_fingerprint)
@@ -242,8 +256,10 @@ def _stop_workers(processes: list, grace: float = 5.0) -> None:
 
 def _check_kernels(pool: ProcessPoolExecutor, jobs: int) -> None:
     """One check per worker, all at once: each starts its zygote, as the first copy would have."""
+    checks = [pool.submit(_kernel_problem) for _ in range(jobs)]
+    import nbgrader.api  # noqa: F401 - what prepare_gradebook needs, loaded while the workers start
     try:
-        problems = {f.result() for f in [pool.submit(_kernel_problem) for _ in range(jobs)]} - {None}
+        problems = {f.result() for f in checks} - {None}
     except Exception as error:  # noqa: BLE001 - a worker that cannot start
         problems = {f"un processus de correction n'a pas démarré ({type(error).__name__}: {error})."}
     if problems:
@@ -251,8 +267,13 @@ def _check_kernels(pool: ProcessPoolExecutor, jobs: int) -> None:
 
 
 def grade(course: Path, assignment: str, *, jobs: int | None = None, students: list[str] | None = None,
-          force: bool = False, progress: bool = True, unsafe: bool = False) -> ClassRun:
+          force: bool = False, progress: bool = True, unsafe: bool = False, recompute_figures: bool = False,
+          while_last_copies: Callable[[], object] | None = None) -> ClassRun:
     """Grades the submissions of `assignment` that are new or changed (all with `force`).
+
+    Figure cells as released keep the outputs of the copy as handed in (`autograder.figures`), unless
+    `recompute_figures`. `while_last_copies` is called once a worker has nothing left to start: work
+    for after grading (imports, say) that a core would otherwise wait to begin.
 
     Student code runs in sandboxed kernels; where no sandbox can start, or a kernel cannot run the
     hidden checks, this refuses (`SystemExit`) before any copy is touched (no sandbox: unless `unsafe`).
@@ -267,15 +288,16 @@ def grade(course: Path, assignment: str, *, jobs: int | None = None, students: l
         if unknown:
             raise SystemExit(f"no submission of {assignment} for: {', '.join(unknown)}")
         found = {s: found[s] for s in students}
-    run = ClassRun(assignment)
+    run, start = ClassRun(assignment), time.perf_counter()
     todo = {s: p for s, p in found.items() if force or not up_to_date(course, assignment, s, p)}
     run.skipped = sorted(set(found) - set(todo))
     if not todo:
         return run
     sandbox.install_kernelspecs()
-    if not unsafe and sandbox.unavailable_reason():
-        raise SystemExit(f"refus de corriger sans bac à sable : {sandbox.unavailable_reason()}.\n"
-                         f"Pour y remédier : {sandbox.HOW_TO_FIX}.")
+    # bubblewrap itself; what kernels import in it, the workers' kernel check says (`_check_kernels`)
+    reason = None if unsafe else sandbox.unavailable_reason(probe="")
+    if reason:
+        raise SystemExit(f"refus de corriger sans bac à sable : {reason}.\nPour y remédier : {sandbox.HOW_TO_FIX}.")
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
     context = get_context("spawn")
     before = set(active_children())
@@ -283,10 +305,12 @@ def grade(course: Path, assignment: str, *, jobs: int | None = None, students: l
     # short: kernels' unix sockets are made in it, and their paths may not exceed 107 bytes
     with _stop_on_signals(), tempfile.TemporaryDirectory(prefix="autograder-", ignore_cleanup_errors=True) as scratch, \
             ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
-                                initargs=(str(course), context.Value("i", 0), unsafe, scratch)) as pool:
+                                initargs=(str(course), context.Value("i", 0), unsafe, scratch,
+                                          recompute_figures)) as pool:
         bar = None
         try:
             _check_kernels(pool, jobs)
+            run.ready_seconds = time.perf_counter() - start
             graded_before = prepare_gradebook(course, assignment, sorted(found))
             bar = tqdm(total=len(todo), unit="copie", desc=f"{assignment} ({jobs} processus)", disable=not progress)
             # fingerprints are taken before grading: a copy handed in again meanwhile is graded next time
@@ -295,6 +319,8 @@ def grade(course: Path, assignment: str, *, jobs: int | None = None, students: l
                 run.graded.append(_result(future, futures[future]))
                 bar.set_postfix(échecs=len(run.failed))
                 bar.update()
+                if while_last_copies is not None and len(run.graded) == max(1, len(todo) - jobs + 1):
+                    while_last_copies()
         except Stopped as stop:
             pool.shutdown(wait=False, cancel_futures=True)
             _stop_workers([p for p in active_children() if p not in before])
@@ -306,4 +332,5 @@ def grade(course: Path, assignment: str, *, jobs: int | None = None, students: l
             if bar is not None:
                 bar.close()
     run.graded.sort(key=lambda o: o.student)
+    run.seconds = time.perf_counter() - start
     return run

@@ -22,14 +22,16 @@ import secrets
 from dataclasses import replace
 from pathlib import Path
 
+import nbformat
 from nbclient.exceptions import DeadKernelError
 from nbformat.notebooknode import NotebookNode
 from nbformat.v4 import new_output
 from nbgrader import utils
+from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor
-from traitlets import Integer
+from traitlets import Bool, Integer
 
-from autograder import sandbox
+from autograder import figures, sandbox
 from autograder.checking import failing_functions_message
 from autograder.specs import Result, VariablesSpec
 from autograder.probe import MIME, encode_request
@@ -120,7 +122,7 @@ class PlantProbes(NbGraderPreprocessor):
 
 
 class ResilientExecute(Execute):
-    """nbgrader's Execute with three changes for untrusted notebooks.
+    """nbgrader's Execute with three changes for untrusted notebooks, and one for speed.
 
     * A dying kernel costs only the cell that killed it and the cells after it: they
       get an error output (so their tests score 0, never full marks). nbgrader's own
@@ -129,19 +131,45 @@ class ResilientExecute(Execute):
       the cell is interrupted, so a `print` in a loop cannot fill the grader's memory.
     * Planted hidden checks run without being stored in the kernel's history (`In`),
       so later cells cannot print them.
+    * With `figures_from_submission` (`autograder grade`), the figure cells are not run
+      again when the copy has them as released: they keep the outputs of the copy as handed
+      in (`autograder.figures`). Nothing graded depends on them (checked by `make release`).
     """
 
     max_output_bytes = Integer(2_000_000, config=True, help="Output kept per cell; past it the cell is interrupted.")
     max_probe_outputs = 4  # probe outputs a cell may display beyond the bound
+    figures_from_submission = Bool(False, config=True,
+                                   help="Figure cells as released keep the copy's own outputs instead of running.")
 
     def preprocess(self, nb, resources=None, km=None):
         self._kernel_dead = False
         self._output_bytes: dict[int, int] = {}
         self._probe_outputs: dict[int, int] = {}
+        self._kept_figures = self._submitted_figures(nb, resources) if self.figures_from_submission else {}
         return super().preprocess(nb, resources, km)
+
+    def _submitted_figures(self, nb, resources) -> dict[int, list]:
+        """Outputs of the copy as handed in, by cell index, for its figure cells when all are as released."""
+        about = (resources or {}).get("nbgrader") or {}
+        if not {"student", "assignment", "notebook"} <= set(about):
+            return {}
+        coursedir = CourseDirectory(config=self.config)
+        name = f"{about['notebook']}.ipynb"
+        source = Path(coursedir.format_path(coursedir.source_directory, ".", about["assignment"])) / name
+        cells = figures.released_figure_cells(nb, figures.figure_sources(source))
+        submitted = Path(coursedir.format_path(coursedir.submitted_directory, about["student"], about["assignment"]))
+        if cells is None or not (submitted / name).is_file():
+            return {}
+        handed_in = nbformat.read(submitted / name, as_version=4).cells
+        if len(handed_in) != len(nb.cells) or any(handed_in[i].source != nb.cells[i].source for i in cells):
+            return {}
+        return {i: figures.kept_outputs(handed_in[i], self.max_output_bytes) for i in cells}
 
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code":
+            return cell, resources
+        if index in self._kept_figures:
+            cell.outputs = self._kept_figures[index]
             return cell, resources
         if self._kernel_dead:
             cell.outputs = [_error_output("KernelMort", "cellule non exécutée : le noyau s'est arrêté plus haut.")]

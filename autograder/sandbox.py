@@ -206,8 +206,8 @@ def kernel_environment(env: dict[str, str] | None, home: Path) -> dict[str, str]
 
 
 @functools.lru_cache(maxsize=None)
-def unavailable_reason() -> str | None:
-    """None when a sandbox starts here; otherwise why not."""
+def unavailable_reason(probe: str = "import torch") -> str | None:
+    """None when a sandbox starts here and runs `probe` in the grader's Python; otherwise why not."""
     if not sys.platform.startswith("linux"):
         return f"the sandbox needs Linux namespaces (this is {sys.platform})"
     if shutil.which(bwrap()) is None:
@@ -220,7 +220,7 @@ def unavailable_reason() -> str | None:
         uid = sandbox_uid(0)
         if uid is not None:
             os.chown(home, uid, uid)
-        command = bwrap_command([sys.executable, "-c", "import torch"], writable=[home], cwd=home,
+        command = bwrap_command([sys.executable, "-c", probe], writable=[home], cwd=home,
                                 env=kernel_environment({}, home), uid=uid)
         try:
             done = subprocess.run(command, capture_output=True, text=True, timeout=120)
@@ -372,7 +372,7 @@ class SandboxProvisioner(LocalProvisioner):
         if self.unsafe:
             self.log.warning("SandboxProvisioner.unsafe: this kernel runs student code WITHOUT a sandbox")
             return await super().pre_launch(**kwargs)
-        require_sandbox()
+        self._require_sandbox()
         km = self.parent
         self.box = KernelBox(self._box_parent(), Path(kwargs.get("cwd") or os.getcwd()), self._uid())
         km.transport = "ipc"
@@ -384,6 +384,9 @@ class SandboxProvisioner(LocalProvisioner):
         if self._uid() is not None:
             os.chown(km.connection_file, self._uid(), self._uid())
         return kwargs
+
+    def _require_sandbox(self) -> None:
+        require_sandbox()
 
     def _box_parent(self) -> Path | None:
         return Path(self.temp_dir) if self.temp_dir else None

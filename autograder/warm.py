@@ -22,6 +22,7 @@ before forking the next kernel the zygote kills every process left in its sandbo
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
 import json
@@ -33,8 +34,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from queue import Empty
 from typing import Any
 
+from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.provisioning import LocalProvisioner
 
 from autograder.sandbox import (SINGLE_THREAD, SandboxProvisioner, bwrap_command, host_pid, kernel_environment,
@@ -45,7 +48,8 @@ INLINE_BACKEND = "module://matplotlib_inline.backend_inline"  # ipykernel's defa
 # Not the inline backend itself: imported here, before a kernel's shell exists, it would never
 # hook into the kernel's display (it does so when imported by a kernel, at its first figure).
 PRELOAD = ("numpy", "torch", "sklearn.datasets", "sklearn.model_selection", "sklearn.metrics",
-           "matplotlib.pyplot", "ipykernel.kernelapp", "ipykernel.ipkernel", "autograder.probe")
+           "matplotlib.pyplot", "ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.debugger",
+           "autograder.probe")
 
 
 # ------------------------------------------------------------------ zygote side
@@ -128,20 +132,30 @@ class Zygote:
             command = bwrap_command(command, writable=[self.folder], cwd=self.folder,
                                     env=kernel_environment(env, self.folder), uid=self.uid)
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)
+        self.ready = False
+
+    def wait_ready(self) -> None:
+        """Waits for the preload to end (the zygote starts in the background); raises what stopped it."""
+        if self.ready:
+            return
         answer = self.process.stdout.readline().strip()
         if answer != "ready":
             self.close()
             failed = ImportError if answer.startswith(("ImportError", "ModuleNotFoundError")) else RuntimeError
             raise failed(f"the warm-kernel zygote did not start: {answer or 'no answer (its error is above)'}")
+        self.ready = True
 
     @classmethod
-    def current(cls, sandboxed: bool = True) -> "Zygote":
+    def current(cls, sandboxed: bool = True, wait: bool = True) -> "Zygote":
+        """This process's zygote, started if needed; `wait=False` returns while it is still importing."""
         if cls._current is None or cls._current.process.poll() is not None or cls._current.sandboxed != sandboxed:
             if cls._current is not None:
                 cls._current.close()
             else:
                 atexit.register(lambda: cls._current and cls._current.close())
             cls._current = cls(sandboxed=sandboxed)
+        if wait:
+            cls._current.wait_ready()
         return cls._current
 
     def spawn(self, args: list[str], env: dict[str, str], cwd: str) -> int:
@@ -194,8 +208,40 @@ class ForkedKernel:
         self.send_signal(signal.SIGKILL)
 
 
+class ReadyClient(AsyncKernelClient):
+    """jupyter_client's kernel client, but ready as soon as the kernel is.
+
+    Once the kernel has answered `kernel_info` and IOPub has delivered a message (so it is connected),
+    jupyter_client drains IOPub until it has been silent for 0.2 s: a fifth of a second lost at every
+    kernel start, a copy's kernel start doubled. Silence of 10 ms is enough here: nbclient keeps only the
+    messages whose parent is the request it sent, and a late startup message is no such message."""
+
+    async def wait_for_ready(self, timeout: float | None = None) -> None:  # what nbclient awaits
+        deadline = time.monotonic() + (float("inf") if timeout is None else timeout)
+        while True:
+            self.kernel_info()
+            with contextlib.suppress(Empty):
+                reply = await self.shell_channel.get_msg(timeout=1)
+                if reply["msg_type"] == "kernel_info_reply":
+                    with contextlib.suppress(Empty):
+                        await self.iopub_channel.get_msg(timeout=0.2)
+                        self._handle_kernel_info_reply(reply)
+                        break
+            if not await self._async_is_alive():
+                raise RuntimeError("Kernel died before replying to kernel_info")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"Kernel didn't respond in {timeout:g} seconds")
+        with contextlib.suppress(Empty):
+            while True:
+                await self.iopub_channel.get_msg(timeout=0.01)
+
+
 class WarmProvisioner(SandboxProvisioner):
     """Starts `python -m ipykernel_launcher …` kernels as forks of the worker's zygote."""
+
+    def _require_sandbox(self) -> None:
+        """The sandboxed zygote is the proof: it started in bubblewrap and imported torch (or says why not)."""
+        Zygote.current()
 
     def _box_parent(self) -> Path | None:
         return Zygote.current().folder
@@ -209,7 +255,28 @@ class WarmProvisioner(SandboxProvisioner):
         self.process = ForkedKernel(pid)
         self.pid = self.pgid = pid
         self.cwd = cwd
+        await self._sockets_bound()
         return self.connection_info
+
+    async def _sockets_bound(self, timeout: float = 10.0) -> None:
+        """Until the kernel has made its local sockets: a client that connects before retries only 100 ms later."""
+        info = self.connection_info
+        if info.get("transport") != "ipc":
+            return
+        paths = [Path(f"{info['ip']}-{info[name]}") for name in ("shell_port", "iopub_port", "control_port")]
+        deadline = time.monotonic() + timeout
+        while not all(path.exists() for path in paths) and time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                return
+            await asyncio.sleep(0.002)
+
+    async def kill(self, restart: bool = False) -> None:
+        """Returns once a killed fork is gone (a few ms), which jupyter_client would check every 100 ms."""
+        await super().kill(restart)
+        if isinstance(self.process, ForkedKernel):
+            deadline = time.monotonic() + 1.0
+            while self.process.poll() is None and time.monotonic() < deadline:
+                await asyncio.sleep(0.005)
 
     async def send_signal(self, signum: int) -> None:
         if isinstance(self.process, ForkedKernel):  # its own process group, seen from here

@@ -13,7 +13,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell
 
-from autograder import probe
+from autograder import figures, probe
 from autograder.demo import hand_in, nbgrader, prepare_course, sample_module
 from autograder.release import release, shared_cells, solution_cell_source
 from autograder.specs import VariablesSpec
@@ -160,6 +160,13 @@ def errors(nb):
 
 
 @pytest.mark.slow
+def test_figure_cells_are_tagged_and_nothing_graded_depends_on_them(tp):
+    """`autograder grade` leaves figure cells out (autograder/figures.py): a TP has some, and only draws in them."""
+    nb = nbformat.read(source_path(tp), as_version=4)
+    assert any(figures.is_figure(cell) for cell in nb.cells)
+    assert figures.figure_problems(nb) == []
+
+
 def test_source_notebook_runs_and_every_hidden_check_gives_full_marks(tp, tmp_path):
     nb = nbformat.read(source_path(tp), as_version=4)
     nb.cells.append(new_code_cell(REPORT))

@@ -1,7 +1,7 @@
 """The students' feedback pages (`autograder/feedback.py`, `autograder/templates/feedback/`).
 
-Three copies of TP 9's sample class are graded for real by `autograder grade` (kernels,
-figures): alice (the reference), chloe (σ' on the output, gradients rebound instead of
+Three copies of TP 9's sample class, run as students run them, are graded for real by
+`autograder grade`: alice (the reference), chloe (σ' on the output, gradients rebound instead of
 accumulated) and emma (the untouched release). The pages must be in French, show the verdicts
 as wrapping lines with their `code`, no `Out[n]` and no returned points, the student's own
 figures, and the written answers « en attente de correction » until an instructor grades them,
@@ -60,7 +60,7 @@ def course(tmp_path_factory):
     course = tmp_path_factory.mktemp("feedback") / "course"
     prepare_course(course, "tp09")
     assert nbgrader(course, "generate_assignment", "tp09", "--force") == 0
-    hand_in(course, "tp09", {s: sample_class("tp09")[s] for s in STUDENTS})
+    hand_in(course, "tp09", {s: sample_class("tp09")[s] for s in STUDENTS}, run=True)  # with their figures
     assert cli.main(["grade", "tp09", "--jobs", "3", "--course", str(course)]) == 0
     return course, read_pages(course)
 
@@ -129,7 +129,7 @@ def test_the_student_sees_their_own_figures(course):
         notebook = nbformat.read(next((course_dir / "autograded" / student / "tp09").glob("*.ipynb")), as_version=4)
         figure_cells = [c for c in notebook.cells if c.cell_type == "code" and "plt.show()" in c.source]
         assert len(figure_cells) >= 4
-        for cell in figure_cells:  # the kernel drew them (the warm kernels used to draw with Agg: nothing)
+        for cell in figure_cells:  # those of the copy as handed in (tests/test_figures.py)
             assert any("image/png" in o.get("data", {}) for o in cell.outputs), cell.source[:80]
         images = sum(1 for c in notebook.cells if c.cell_type == "code"
                      for o in c.get("outputs", []) if "image/png" in o.get("data", {}))
