@@ -132,18 +132,19 @@ def _read_from_outside(tree: ast.Module) -> set[str]:
 
 
 def figure_problems(nb) -> list[str]:
-    """Why grading could not leave this notebook's figure cells out (empty when it can)."""
+    """Why grading could not leave this notebook's figure cells out (empty when it can).
+
+    A name a figure cell sets may be read by no other cell, before it or after it: a copy may move
+    its cells, and the scores must be those of the copy run whole."""
     problems, drawn = [], {}
     for index, cell in enumerate(nb.cells):
         if is_figure(cell):
             if cell.get("metadata", {}).get("nbgrader"):
                 problems.append(f"cell {index} is tagged {TAG!r} but is an nbgrader cell")
             for name in _bound_at_top(ast.parse(cell.source)):
-                drawn[name] = index
-        elif cell.cell_type == "code" and drawn:
-            tree = ast.parse(cell.source)
-            for name in sorted(_read_from_outside(tree) & set(drawn)):
+                drawn.setdefault(name, index)
+    for index, cell in enumerate(nb.cells):
+        if cell.cell_type == "code" and not is_figure(cell):
+            for name in sorted(_read_from_outside(ast.parse(cell.source)) & set(drawn)):
                 problems.append(f"cell {index} reads {name!r}, which figure cell {drawn[name]} sets")
-            for name in _bound_at_top(tree):
-                drawn.pop(name, None)
     return problems

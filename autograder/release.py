@@ -122,9 +122,9 @@ def release(root: Path, assignment: str) -> None:
         if sync_notebook(notebook, reference, shared, given):
             print(f"updated solutions in {notebook.relative_to(root)}")
         problems = figures.figure_problems(nbformat.read(notebook, as_version=4))
-        if problems:  # `autograder grade` would leave out cells that later code needs
+        if problems:  # `autograder grade` would leave out cells other cells need
             raise SystemExit(f"{notebook.relative_to(root)}: a cell tagged '{figures.TAG}' must only draw: "
-                             + "; ".join(problems) + " (untag it, or move what later cells need out of it)")
+                             + "; ".join(problems) + " (untag it, or move what other cells read out of it)")
     subprocess.run([sys.executable, "-m", "nbgrader", "generate_assignment", assignment, "--force", "--no-db",
                     "--log-level=ERROR"], cwd=root, check=True, env=environment())
     print(f"release/{assignment}/ regenerated")

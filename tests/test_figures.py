@@ -1,6 +1,8 @@
 """Figure cells (`autograder/figures.py`): `autograder grade` keeps the figures of a copy as handed in
 instead of drawing them again, only where nothing graded can depend on them, and never changes a score."""
 
+import shutil
+
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
@@ -9,6 +11,8 @@ from autograder import cli, figures
 from autograder.demo import hand_in, nbgrader, prepare_course, sample_class
 from autograder.grading import db_url
 from autograder.gradebook import cell_scores
+from autograder.release import release
+from conftest import REPO
 
 
 def figure(source: str) -> nbformat.NotebookNode:
@@ -25,6 +29,12 @@ def notebook(*cells) -> nbformat.NotebookNode:
 def test_a_cell_that_reads_what_a_figure_cell_set_is_a_problem():
     nb = notebook(new_code_cell("x = 1"), figure("pred = f(x)\nplt.plot(pred)"), new_code_cell("score = pred.sum()"))
     assert figures.figure_problems(nb) == ["cell 2 reads 'pred', which figure cell 1 sets"]
+
+
+def test_a_cell_before_the_figure_that_reads_its_name_is_a_problem_too():
+    """A copy may move its cells: the figure cell could then run before it."""
+    nb = notebook(new_code_cell("score = pred.sum()"), figure("pred = f()\nplt.plot(pred)"))
+    assert figures.figure_problems(nb) == ["cell 0 reads 'pred', which figure cell 1 sets"]
 
 
 @pytest.mark.parametrize("later", [
@@ -48,6 +58,17 @@ def test_an_nbgrader_cell_cannot_be_a_figure():
     cell = figure("plt.plot([1])")
     cell.metadata["nbgrader"] = {"grade": False, "solution": True, "grade_id": "x", "locked": False}
     assert figures.figure_problems(notebook(cell)) == [f"cell 0 is tagged {figures.TAG!r} but is an nbgrader cell"]
+
+
+def test_make_release_refuses_a_figure_tag_on_a_cell_others_need(tmp_path):
+    shutil.copytree(REPO / "source", tmp_path / "source")
+    [path] = (tmp_path / "source" / "tp09").glob("*.ipynb")
+    nb = nbformat.read(path, as_version=4)
+    setup = next(c for c in nb.cells if c.cell_type == "code" and c.source.startswith("nb_hidden = 50"))
+    setup.metadata["tags"] = [figures.TAG]  # sets the parameters and gradients the training reads
+    nbformat.write(nb, path)
+    with pytest.raises(SystemExit, match=r"must only draw: cell 37 reads 'dl_db1', which figure cell 35 sets"):
+        release(tmp_path, "tp09")
 
 
 # ------------------------------------------------------------------ which cells are left out, what they keep
