@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv sandbox-tools classroom-tools classroom release student-kit demo test test-classroom hub lab benchmark benchmark-class benchmark-capacity clean
+.PHONY: venv sandbox-tools classroom-tools classroom release student-kit demo test test-classroom hub lab benchmark benchmark-class benchmark-scale benchmark-capacity clean
 
 venv: $(STAMP)
 
@@ -78,6 +78,10 @@ benchmark: venv
 ## Class grading: sequential nbgrader against autograder grade (medians of 3 runs).
 benchmark-class: venv
 	$(PY) benchmarks/class_grading.py --class typical --repeat 3 --jobs 2
+
+## Class grading at 24, 96 and 240 copies, --jobs 1 and 2 (~20 min).
+benchmark-scale: venv
+	$(PY) benchmarks/class_scale.py
 
 ## Capacity figures: a student kernel's memory through TP 9, grading time per submission (~10 min).
 benchmark-capacity: venv

@@ -3,7 +3,7 @@
 Builds `demo-course/` (a course directory like the repository: source/ and
 nbgrader_config.py) with every TP that has a sample class (`samples/<tp>/students.py`)
 and checks (`autograder/<tp>/checks.py`). For each: nbgrader's generate_assignment,
-the sample class handed in, then `autograder grade` (nbgrader's Autograde and feedback
+the sample class run as students run it and handed in, then `autograder grade` (nbgrader's Autograde and feedback
 in parallel, grades.csv, Moodle CSV, class report, and the course-wide grade sheet,
 Moodle CSV and report). Prints each TP's scores, then the course's.
 """

@@ -5,7 +5,8 @@ a third of a typical copy's grading time. `autograder grade` therefore does not 
 again: when every figure cell of a copy is exactly the released one, the autograded notebook
 shows the outputs those cells had in the copy as handed in — the figures the student saw and
 wrote about, which formgrader shows beside the written answers. A copy whose figure cells were
-edited (or removed) is run whole, as `nbgrader autograde` runs every copy.
+edited, removed or never run (a *Run All* stopped by a failing check leaves them empty) is run
+whole, as `nbgrader autograde` runs every copy.
 
 Kept outputs are reduced to what a figure needs (PNG images, text, the student's own error),
 and bounded in size.
@@ -25,8 +26,6 @@ from nbformat.v4 import new_output
 TAG = "figure"
 KEPT_MIME = ("image/png", "text/plain")
 MAX_TEXT = 10_000  # characters of a kept text or traceback
-NOT_IN_COPY = ("(Figure non recalculée pendant la correction, et absente de la copie rendue : exécutez tout le "
-               "notebook avant de le rendre pour qu'elle figure ici.)\n")
 
 
 def is_figure(cell) -> bool:
@@ -91,7 +90,19 @@ def kept_outputs(cell, max_bytes: int) -> list[NotebookNode]:
         if used > max_bytes:
             break
         kept.append(output)
-    return kept or [new_output("stream", name="stdout", text=NOT_IN_COPY)]
+    return kept
+
+
+def outputs_to_keep(nb, handed_in, sources: tuple[str, ...], max_bytes: int) -> dict[int, list[NotebookNode]]:
+    """For the cells of `nb` (the copy being graded), the outputs its figure cells keep from `handed_in` (the
+    copy's cells as handed in), by index; {} when the copy must be run whole: a figure cell edited, moved
+    away or gone, or one with nothing to show."""
+    cells = released_figure_cells(nb, sources)
+    if cells is None or len(handed_in) != len(nb.cells) or any(handed_in[i].source != nb.cells[i].source
+                                                               for i in cells):
+        return {}
+    kept = {i: kept_outputs(handed_in[i], max_bytes) for i in cells}
+    return kept if all(kept.values()) else {}
 
 
 # ------------------------------------------------------------------ checked at release

@@ -156,14 +156,12 @@ class ResilientExecute(Execute):
         coursedir = CourseDirectory(config=self.config)
         name = f"{about['notebook']}.ipynb"
         source = Path(coursedir.format_path(coursedir.source_directory, ".", about["assignment"])) / name
-        cells = figures.released_figure_cells(nb, figures.figure_sources(source))
+        sources = figures.figure_sources(source)
         submitted = Path(coursedir.format_path(coursedir.submitted_directory, about["student"], about["assignment"]))
-        if cells is None or not (submitted / name).is_file():
+        if not sources or not (submitted / name).is_file():
             return {}
         handed_in = nbformat.read(submitted / name, as_version=4).cells
-        if len(handed_in) != len(nb.cells) or any(handed_in[i].source != nb.cells[i].source for i in cells):
-            return {}
-        return {i: figures.kept_outputs(handed_in[i], self.max_output_bytes) for i in cells}
+        return figures.outputs_to_keep(nb, handed_in, sources, self.max_output_bytes)
 
     def preprocess_cell(self, cell, resources, index):
         if cell.cell_type != "code":

@@ -99,9 +99,27 @@ def test_kept_outputs_are_images_text_and_errors_only_and_bounded():
     assert [o.output_type for o in figures.kept_outputs(cell, max_bytes=200)] == ["display_data"]
 
 
-def test_a_figure_the_copy_does_not_have_says_so_in_french():
-    [note] = figures.kept_outputs(new_code_cell("plt.show()"), max_bytes=100_000)
-    assert note.output_type == "stream" and "absente de la copie rendue" in note.text
+def drawn(source: str) -> nbformat.NotebookNode:
+    return figure_with(source, [new_output("display_data", data={"image/png": "iVBORw0KGgo="})])
+
+
+def figure_with(source: str, outputs: list) -> nbformat.NotebookNode:
+    cell = figure(source)
+    cell.outputs = outputs
+    return cell
+
+
+def test_a_copy_keeps_its_figures_only_when_every_figure_cell_has_something_to_show():
+    sources = ("plt.plot(a)", "plt.plot(b)")
+    graded = notebook(new_code_cell("a = 1"), figure("plt.plot(a)"), figure("plt.plot(b)"))  # outputs cleared
+    handed_in = [new_code_cell("a = 1"), drawn("plt.plot(a)"), drawn("plt.plot(b)")]
+    assert set(figures.outputs_to_keep(graded, handed_in, sources, 100_000)) == {1, 2}
+    # Run All stopped by a failing check before the figures: they are drawn while grading
+    handed_in[2] = figure_with("plt.plot(b)", [])
+    assert figures.outputs_to_keep(graded, handed_in, sources, 100_000) == {}
+    handed_in[2] = figure_with("plt.plot(b)", [new_output("display_data", data={"text/html": "<b>x</b>"})])
+    assert figures.outputs_to_keep(graded, handed_in, sources, 100_000) == {}
+    assert figures.outputs_to_keep(graded, handed_in[:2], sources, 100_000) == {}  # cells do not line up
 
 
 # ------------------------------------------------------------------ grading, for real
@@ -122,11 +140,16 @@ def test_grading_keeps_the_handed_in_figures_runs_an_edited_copy_whole_and_score
     prepare_course(course, "tp09")
     assert nbgrader(course, "generate_assignment", "tp09", "--force") == 0
     chloe = sample_class("tp09")["chloe"]
-    hand_in(course, "tp09", {"tel_quel": chloe, "retouche": chloe}, run=True)
+    hand_in(course, "tp09", {"tel_quel": chloe, "retouche": chloe, "sans_figures": chloe}, run=True)
     [edited] = (course / "submitted" / "retouche" / "tp09").glob("*.ipynb")
     nb = nbformat.read(edited, as_version=4)
     figure_cells(nb)[0].source += "\nax_loss.set_title('ma loss')"
     nbformat.write(nb, edited)
+    [not_run] = (course / "submitted" / "sans_figures" / "tp09").glob("*.ipynb")
+    nb = nbformat.read(not_run, as_version=4)
+    for cell in figure_cells(nb)[1:]:  # Run All stopped before them
+        cell.outputs = []
+    nbformat.write(nb, not_run)
 
     def graded(student: str):
         return nbformat.read(next((course / "autograded" / student / "tp09").glob("*.ipynb")), as_version=4)
@@ -137,11 +160,11 @@ def test_grading_keeps_the_handed_in_figures_runs_an_edited_copy_whole_and_score
     for cell, original in zip(figure_cells(kept), figure_cells(handed_in), strict=True):
         assert cell.execution_count is None  # not run again
         assert images(cell) == images(original) and images(cell)
-    for cell in figure_cells(graded("retouche")):  # one figure cell edited: all were run by the warm kernel
-        assert cell.execution_count and images(cell)
+    for student in ("retouche", "sans_figures"):  # one figure cell edited, or not run: all drawn by the warm kernel
+        assert all(cell.execution_count and images(cell) for cell in figure_cells(graded(student)))
     default = cell_scores(db_url(course), "tp09")
 
     assert cli.main(["grade", "tp09", "--jobs", "2", "--force", "--recompute-figures", "--course", str(course)]) == 0
     assert all(cell.execution_count and images(cell) for cell in figure_cells(graded("tel_quel")))
     assert cell_scores(db_url(course), "tp09") == default
-    assert default["tel_quel"] == default["retouche"] and 0 < sum(default["tel_quel"].values())
+    assert default["tel_quel"] == default["retouche"] == default["sans_figures"] and 0 < sum(default["tel_quel"].values())
