@@ -71,10 +71,10 @@ def hand_in(course: Path, assignment: str, students: dict[str, dict | None], run
                   for student, answers in students.items()}
         if run:
             texts = {student: nbformat.writes(nb) for student, nb in copies.items()}
+            distinct = sorted(set(texts.values()))
             with ThreadPoolExecutor(os.cpu_count()) as pool:
-                ran = dict(zip(set(texts.values()), pool.map(
-                    lambda text: run_as_a_student(nbformat.reads(text, as_version=4), path.parent),
-                    set(texts.values()))))
+                ran = dict(zip(distinct, pool.map(
+                    lambda text: run_as_a_student(nbformat.reads(text, as_version=4), path.parent), distinct)))
             copies = {student: ran[text] for student, text in texts.items()}
         for student, nb in copies.items():
             write_submission(course, assignment, student, {path.name: nb})

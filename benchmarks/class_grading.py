@@ -73,10 +73,10 @@ def cell_seconds(course: Path, assignment: str) -> tuple[float, float]:
     return total / max(1, len(notebooks)), figure / max(1, len(notebooks))
 
 
-def breakdown(course: Path, assignment: str, timings: dict, total: float, jobs: int) -> str:
-    """Where an `autograder grade` run spent its time, per copy (medians) and before and after the copies."""
+def breakdown(cells: float, figure: float, timings: dict, total: float, jobs: int) -> str:
+    """Where an `autograder grade` run spent its time, per copy (medians) and before and after the copies;
+    `cells` and `figure` from `cell_seconds`."""
     copies = timings["graded"]
-    cells, figure = cell_seconds(course, assignment)
     autograde = statistics.median(c["autograde_seconds"] for c in copies)
     feedback = statistics.median(c["feedback_seconds"] for c in copies)
     per_copy = statistics.median(c["seconds"] for c in copies)
@@ -93,9 +93,9 @@ def breakdown(course: Path, assignment: str, timings: dict, total: float, jobs: 
         f" {total - on_copies - timings['ready_seconds']:.1f} s"])
 
 
-def timed(command: list[str], course: Path) -> float:
+def timed(command: list[str], course: Path, check: bool = False) -> float:
     start = time.perf_counter()
-    subprocess.run(command, cwd=course, env=environment(), check=False,
+    subprocess.run(command, cwd=course, env=environment(), check=check,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - start
 
@@ -144,7 +144,7 @@ def main() -> None:
                 results[name] = scores(course, args.assignment)
                 print(f"{name:36} {seconds:7.1f} s", flush=True)
                 cells, figure = cell_seconds(course, args.assignment)
-                details[name] = (breakdown(course, args.assignment, json.loads(timings.read_text()), seconds,
+                details[name] = (breakdown(cells, figure, json.loads(timings.read_text()), seconds,
                                            int(command[command.index("--jobs") + 1])) if ours else
                                  f"    per copy: {seconds / args.submissions:.2f} s, of which notebook cells in the "
                                  f"kernel {cells:.2f} s (mean; figure cells {figure:.2f} s)")

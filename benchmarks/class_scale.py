@@ -13,26 +13,20 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-from class_grading import REPO, make_class
+from class_grading import REPO, make_class, timed
 
 from autograder.course import assignments
 from autograder.demo import forget_grading
-from autograder.release import environment
 
 
 def grade_seconds(course: Path, assignment: str, jobs: int) -> float:
     forget_grading(course)
-    start = time.perf_counter()
-    subprocess.run([str(Path(sys.executable).parent / "autograder"), "grade", assignment, "--force",
-                    "--jobs", str(jobs)], cwd=course, env=environment(), check=True,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    return timed([str(Path(sys.executable).parent / "autograder"), "grade", assignment, "--force", "--jobs", str(jobs)],
+                 course, check=True)
 
 
 def main() -> None:

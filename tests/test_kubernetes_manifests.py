@@ -135,6 +135,14 @@ HELM_VALUES = {
 }
 
 
+def assert_problems(problems: list[str], expected: str | None) -> None:
+    """No problem when nothing is expected; otherwise one of them says `expected`."""
+    if expected is None:
+        assert problems == [], problems
+    else:
+        assert any(expected in p for p in problems), problems
+
+
 def is_kubernetes_object(doc) -> bool:
     return isinstance(doc, dict) and "apiVersion" in doc and "kind" in doc
 
@@ -455,10 +463,7 @@ def fragment_problems(values: dict, version: str) -> list[str]:
 def test_what_z2jh_copies_into_kubernetes_objects_is_valid_kubernetes(version, path, value, expected):
     values = changed(z2jh_values(), path, value=value) if path else z2jh_values()
     problems = fragment_problems(values, version)
-    if expected is None:
-        assert problems == []
-    else:
-        assert any(expected in p for p in problems), problems
+    assert_problems(problems, expected)
 
 
 ROLE_FIELDS = {"name", "description", "scopes", "users", "services", "groups"}  # JupyterHub.load_roles
@@ -543,10 +548,7 @@ def test_services_roles_groups_and_python_are_what_jupyterhub_takes(make_path, v
     if make_path:
         values = changed(values, make_path(values), value=value)
     problems = jupyterhub_problems(values)
-    if expected is None:
-        assert problems == []
-    else:
-        assert any(expected in p for p in problems), problems
+    assert_problems(problems, expected)
 
 
 # --- ngshare values ------------------------------------------------------------------------------
@@ -619,10 +621,7 @@ def ngshare_fragment_problems(values: dict, version: str) -> list[str]:
 def test_what_the_ngshare_chart_copies_into_its_deployment_is_valid_kubernetes(version, path, value, expected):
     values = changed(ngshare_values(), path, value=value) if path else ngshare_values()
     problems = ngshare_fragment_problems(values, version)
-    if expected is None:
-        assert problems == []
-    else:
-        assert any(expected in p for p in problems), problems
+    assert_problems(problems, expected)
 
 
 def test_the_ngshare_schema_names_the_chart_version():
@@ -795,10 +794,7 @@ def append_to_final(line: str) -> str:
 ])
 def test_the_student_image_holds_the_kit_but_no_solution(make_text, expected):
     problems = student_image_problems(make_text())
-    if expected is None:
-        assert problems == [], problems
-    else:
-        assert any(expected in p for p in problems), problems
+    assert_problems(problems, expected)
 
 
 @pytest.mark.parametrize("old, new, expected_ok", [
@@ -878,7 +874,4 @@ def test_the_build_context_leaves_out_the_venv_and_git():
 ])
 def test_the_dockerignore_check_fails_on_a_bad_file(text, expected):
     problems = dockerignore_problems(text, ["autograder", "source", "pyproject.toml"])
-    if expected is None:
-        assert problems == []
-    else:
-        assert any(expected in p for p in problems), problems
+    assert_problems(problems, expected)
