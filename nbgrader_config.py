@@ -49,17 +49,17 @@ warnings.filterwarnings("ignore", message=r"Object of type <Submitted(Assignment
 
 from nbconvert.preprocessors import ClearMetadataPreprocessor, CSSHTMLHeaderPreprocessor  # noqa: E402
 from nbgrader.preprocessors import (  # noqa: E402
-    AssignLatePenalties, CheckCellMetadata, ClearHiddenTests, IgnorePattern, LimitOutput, SaveAutoGrades)
+    AssignLatePenalties, CheckCellMetadata, ClearHiddenTests, IgnorePattern, LimitOutput)
 
-from autograder.nbgrader_ext import JudgeProbes, PlantProbes, ResilientExecute  # noqa: E402
+from autograder.nbgrader_ext import JudgeProbes, PlantProbes, ResilientExecute, SaveAutoGradesAtOnce  # noqa: E402
 
 # nbgrader's default list, with the hidden checks judged outside the student's kernel:
 # PlantProbes draws their inputs just before execution, JudgeProbes makes the verdicts
-# from what the kernel reported (see `autograder/nbgrader_ext.py`); and an Execute that
-# bounds output and survives a dying kernel.
+# from what the kernel reported (see `autograder/nbgrader_ext.py`); an Execute that
+# bounds output and survives a dying kernel; and a copy's grades written in one transaction.
 c.Autograde.autograde_preprocessors = [
     PlantProbes, ResilientExecute, JudgeProbes, IgnorePattern, ClearMetadataPreprocessor, LimitOutput,
-    SaveAutoGrades, AssignLatePenalties, CheckCellMetadata,
+    SaveAutoGradesAtOnce, AssignLatePenalties, CheckCellMetadata,
 ]
 # ResilientExecute is a subclass of Execute: it takes the Execute.* settings above
 # (and `--Execute.timeout=N` on the command line).

@@ -8,7 +8,8 @@ Autograde runs, in this order:
    bounded and whose dying kernel costs only the cells it did not run;
 3. `JudgeProbes` — for each planted cell, the verdict made here from the facts the
    kernel displayed; the cell's source is put back and its outputs become the verdict
-   and the points. No facts, or facts that do not parse, give no points.
+   and the points. No facts, or facts that do not parse, give no points;
+4. nbgrader's own steps, with `SaveAutoGradesAtOnce` writing the copy's grades in one transaction.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ from nbclient.exceptions import DeadKernelError
 from nbformat.notebooknode import NotebookNode
 from nbformat.v4 import new_output
 from nbgrader import utils
+from nbgrader.api import Gradebook
 from nbgrader.coursedir import CourseDirectory
-from nbgrader.preprocessors import Execute, NbGraderPreprocessor
+from nbgrader.preprocessors import Execute, NbGraderPreprocessor, SaveAutoGrades
 from traitlets import Bool, Integer
 
 from autograder import figures, sandbox
@@ -258,3 +260,29 @@ class JudgeProbes(NbGraderPreprocessor):
                         new_output("execute_result", data={"text/plain": repr(float(result.points))},
                                    execution_count=cell.get("execution_count"))]
         return cell, resources
+
+
+# ------------------------------------------------------------------ into the gradebook
+
+
+class SaveAutoGradesAtOnce(SaveAutoGrades):
+    """nbgrader's SaveAutoGrades with one commit for the whole copy instead of one per cell.
+
+    A grading stopped while a copy's grades are written (SIGTERM, SIGKILL, a lost worker) then
+    leaves all of that copy's earlier grades or all of the new ones, never some of each.
+    """
+
+    def preprocess(self, nb, resources):
+        info = resources["nbgrader"]
+        self.notebook_id, self.assignment_id = info["notebook"], info["assignment"]
+        self.student_id, self.db_url = info["student"], info["db_url"]
+        self.gradebook = Gradebook(self.db_url)
+        with self.gradebook:
+            session = self.gradebook.db
+            session.commit = session.flush  # what nbgrader's per-cell methods call
+            try:
+                nb, resources = NbGraderPreprocessor.preprocess(self, nb, resources)
+            finally:
+                del session.commit
+            session.commit()  # an exception before this: closing the gradebook rolls it all back
+        return nb, resources

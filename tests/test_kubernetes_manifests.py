@@ -319,7 +319,7 @@ def test_every_closed_level_of_the_z2jh_values_is_tried_with_a_misspelt_key():
     assert len(MISSPELT) >= 10, MISSPELT  # values.yaml uses more than ten closed levels of the chart
 
 
-@pytest.mark.parametrize("level, key, misspelt", MISSPELT, ids=[f"{l or '(top)'}.{m}" for l, _, m in MISSPELT])
+@pytest.mark.parametrize("level, key, misspelt", MISSPELT, ids=[f"{lv or '(top)'}.{m}" for lv, _, m in MISSPELT])
 def test_the_z2jh_schema_refuses_a_misspelt_key_at_every_level(level, key, misspelt):
     values = changed(z2jh_values(), f"{level}.{key}".lstrip("."), rename=misspelt)
     problems = schema_problems(values, z2jh_schema())
@@ -569,7 +569,7 @@ NGSHARE_MISSPELT = list(misspelt_keys(load_one(KUBE / "ngshare-values.yaml"), lo
 
 
 @pytest.mark.parametrize("level, key, misspelt", NGSHARE_MISSPELT,
-                         ids=[f"{l or '(top)'}.{m}" for l, _, m in NGSHARE_MISSPELT])
+                         ids=[f"{lv or '(top)'}.{m}" for lv, _, m in NGSHARE_MISSPELT])
 def test_the_ngshare_schema_refuses_a_misspelt_key_at_every_level(level, key, misspelt):
     values = changed(ngshare_values(), f"{level}.{key}".lstrip("."), rename=misspelt)
     problems = schema_problems(values, ngshare_schema())

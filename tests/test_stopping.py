@@ -126,3 +126,48 @@ def test_sigint_to_the_parent_alone_stops_everything_as_well(course, scratch):
     assert stopped.returncode == 128 + signal.SIGINT and "correction arrêtée (SIGINT)" in stopped.stderr
     assert not left, left
     assert_only_whole_copies_in_the_gradebook(course)
+
+
+WRITE_GRADES_THEN_DIE = """
+import os, signal, sys
+import nbformat
+from nbgrader.preprocessors import SaveAutoGrades
+from autograder.nbgrader_ext import SaveAutoGradesAtOnce
+
+class DiesAfterThreeCells(SaveAutoGradesAtOnce if sys.argv[1] == "at-once" else SaveAutoGrades):
+    written = 0
+
+    def _add_score(self, cell, resources):
+        super()._add_score(cell, resources)
+        self.written += 1
+        if self.written == 3:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+notebook = nbformat.read(sys.argv[2], as_version=4)
+resources = {"nbgrader": {"notebook": sys.argv[3], "assignment": "tp09", "student": "regraded", "db_url": sys.argv[4]}}
+DiesAfterThreeCells().preprocess(notebook, resources)
+"""
+
+
+@pytest.mark.parametrize("saver", ["at-once", "nbgrader's"])
+def test_a_copy_killed_while_its_grades_are_written_keeps_all_its_earlier_grades(tmp_path, saver):
+    """A regraded copy whose worker dies between two of its cells' grades: the course's saver leaves the
+    earlier grades whole; nbgrader's own, which commits each cell, would leave some new ones."""
+    course = tmp_path / "course"
+    prepare_course(course, "tp09")
+    assert nbgrader(course, "generate_assignment", "tp09", "--force") == 0
+    notebook = next((course / "release" / "tp09").glob("*.ipynb"))
+    with Gradebook(db_url(course)) as gb:
+        gb.add_student("regraded")
+        earlier = gb.add_submission("tp09", "regraded")
+        for grade in (g for n in earlier.notebooks for g in n.grades):
+            grade.auto_score = 0.0  # the earlier run's grades: the untouched release scores 0
+        gb.db.commit()
+    died = subprocess.run([sys.executable, "-c", WRITE_GRADES_THEN_DIE, saver, str(notebook), notebook.stem,
+                           db_url(course)], env=environment(), capture_output=True, text=True)
+    assert died.returncode == -signal.SIGKILL, died.stderr
+    with Gradebook(db_url(course)) as gb:
+        submission = gb.find_submission("tp09", "regraded")
+        new = [g.name for n in submission.notebooks for g in n.grades
+               if g.cell.cell_type == "code" and g.auto_score != 0.0]  # the new run's: full points, no outputs
+    assert len(new) == (0 if saver == "at-once" else 3), new  # nbgrader's saver: the three cells before the kill
