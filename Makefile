@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv sandbox-tools classroom-tools classroom release student-kit demo test test-classroom hub lab benchmark benchmark-class benchmark-scale benchmark-capacity clean
+.PHONY: venv sandbox-tools browser classroom-tools classroom release student-kit demo test test-classroom hub lab benchmark benchmark-class benchmark-scale benchmark-capacity clean
 
 venv: $(STAMP)
 
@@ -27,16 +27,21 @@ sandbox-tools:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq runc >/dev/null; \
 	  else echo "runc is missing: sudo apt-get install runc (tests/test_seccomp_profile.py needs it as root)" >&2; fi; }
 
+## Chromium, in which the tests read the students' feedback pages and the classroom (Debian package;
+## installed here when we are root).
+browser:
+	@command -v chromium >/dev/null || command -v chromium-browser >/dev/null || command -v google-chrome >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	  else echo "Chromium is missing: sudo apt-get install chromium (the tests render pages in it)" >&2; exit 1; fi; }
+
 ## What the JupyterHub classroom needs beyond the course: the hub, Chromium for the browser test.
 CLASSROOM_STAMP := $(VENV)/.classroom-installed
 classroom-tools: $(CLASSROOM_STAMP)
 
 $(CLASSROOM_STAMP): $(STAMP)
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[test,classroom]'
-	@command -v chromium >/dev/null || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	  else echo "Chromium is missing: sudo apt-get install chromium (browser test of the classroom)" >&2; exit 1; fi; }
+	$(MAKE) --no-print-directory browser
 	touch $(CLASSROOM_STAMP)
 
 ## Environments, accounts, course and exchange of the one-machine classroom (root; idempotent).
@@ -64,7 +69,7 @@ demo: release
 	$(PY) -m autograder.demo
 
 ## The whole test suite (CI runs this).
-test: venv
+test: venv browser
 	$(PY) -m pytest -q
 
 ## JupyterLab on the course, with the nbgrader extensions (Formgrader, Assignments, Validate).

@@ -34,10 +34,10 @@ PROBLEMS = {
 # error outputs the grader leaves in a cell (nbclient, `autograder.nbgrader_ext`), and the problem each one is
 PROBLEM_ERRORS = {"CellTimeoutError": "temps dépassé", "KernelMort": "noyau arrêté",
                   "SortieTropLongue": "sortie trop longue"}
-STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
+STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em;color:#222}"
          "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;"
-         "vertical-align:top;text-align:left}ul{margin:0;padding-left:1.2em}img{display:block;margin:1em 0}"
-         "code{background:#f3f3f3;padding:0 2px}")
+         "vertical-align:top;text-align:left}ul{margin:0;padding-left:1.2em}img{display:block;margin:1em 0;"
+         "max-width:100%}code{background:#f3f3f3;padding:0 2px}.wide{overflow-x:auto}")
 
 
 @dataclass
@@ -144,20 +144,21 @@ def _last_line(error: str) -> str:
 # ------------------------------------------------------------------ analysis
 
 
-def _general(message: str) -> str:
-    """Groups a message across copies: drops the case it was seen on `(essai : …)`, measured values, percentages."""
+def _general(message: str, values: bool = False) -> str:
+    """Groups a message across copies: drops the case it was seen on `(essai : …)`, and measured values and
+    percentages unless `values`."""
     message = re.sub(r"\s*\(essai : [^)]*\)", "", message)
-    return re.sub(r"(?<![\w.])\d+\.\d+(e-?\d+)?%?|(?<![\w.])\d+%", "…", message)
+    return message if values else re.sub(r"(?<![\w.])\d+\.\d+(e-?\d+)?%?|(?<![\w.])\d+%", "…", message)
 
 
 LEADING_NAME = re.compile(r"`([^`]+)`")
 SAME_FOR = re.compile(r" \(de même pour ((?:`[^`]+`(?:, )?)+)\)$")  # how `checking.grouped` lists the others
 
 
-def _mistake(message: str) -> tuple[str, list[str]]:
+def _mistake(message: str, values: bool = False) -> tuple[str, list[str]]:
     """(the mistake, the outputs it is about): a message that names an output first stands for the same
     mistake on any output, `◊` in its place, as `checking.grouped` groups them within one copy."""
-    message = _general(message)
+    message = _general(message, values)
     same = SAME_FOR.search(message)
     others = LEADING_NAME.findall(same.group(1)) if same else []
     message = message[:same.start()] if same else message
@@ -175,16 +176,20 @@ def _with_names(mistake: str, names: list[str]) -> str:
 
 
 def _class_messages(lost: list[CellOutcome]) -> Counter:
-    """{message: copies}: one line per mistake, whichever outputs each copy made it on."""
+    """{message: copies}: one line per mistake, whichever outputs each copy made it on; its measured values
+    are shown when every copy that made it has the same (one copy, above all)."""
     copies: Counter = Counter()
     names: dict[str, list[str]] = {}
+    values: dict[str, set[str]] = {}
     for cell in lost:
         mistakes = [_mistake(m) for m in cell.messages]
-        for mistake, outputs in mistakes:
+        for message, (mistake, outputs) in zip(cell.messages, mistakes):
             names.setdefault(mistake, [])
             names[mistake] += [n for n in outputs if n not in names[mistake]]
+            values.setdefault(mistake, set()).add(_mistake(message, values=True)[0])
         copies.update({mistake for mistake, _ in mistakes})
-    return Counter({_with_names(m, names[m]): n for m, n in copies.items()})
+    return Counter({_with_names(next(iter(values[m])) if len(values[m]) == 1 else m, names[m]): n
+                    for m, n in copies.items()})
 
 
 def _cell_names(outcomes: list[StudentOutcome]) -> list[str]:
@@ -271,13 +276,13 @@ def _problems(outcomes: list[StudentOutcome]) -> list[str]:
 
 def _score_rows(outcomes: list[StudentOutcome], names: list[str]) -> list[str]:
     e = html.escape
-    parts = ["<h2>Notes par copie</h2><table><tr><th>étudiant</th>"
-             + "".join(f"<th>{e(n.removeprefix('test_'))}</th>" for n in names) + "<th>auto</th></tr>"]
+    heads = "".join(f"<th>{e(n.removeprefix('test_')).replace('_', '_<wbr>')}</th>" for n in names)
+    parts = [f'<h2>Notes par copie</h2><div class="wide"><table><tr><th>étudiant</th>{heads}<th>auto</th></tr>']
     for o in outcomes:
         cells = "".join(f"<td>{o.cells[n].score:g}</td>" if n in o.cells else "<td>—</td>" for n in names)
         auto = f"{_auto(o):g}" if o.total is not None else "non notée"
         parts.append(f"<tr><td>{e(o.student)}</td>{cells}<td>{auto}</td></tr>")
-    return parts + ["</table>"]
+    return parts + ["</table></div>"]
 
 
 def render(assignment: str, outcomes: list[StudentOutcome]) -> str:

@@ -5,6 +5,7 @@ over every TP are parametrised with `tp_params()`, which carries those markers.
 """
 
 import importlib
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -118,3 +119,20 @@ def validate(path):
     done = subprocess.run([sys.executable, "-m", "nbgrader", "validate", str(path)], capture_output=True, text=True,
                           env=environment(), cwd=path.parent)
     return done.stdout + done.stderr
+
+
+BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+
+
+def run_browser(arguments: list[str], profile: Path) -> subprocess.CompletedProcess:
+    """Headless Chromium (`make test` installs it) with its profile under `profile`."""
+    browser = next((shutil.which(b) for b in BROWSERS if shutil.which(b)), None)
+    if browser is None:
+        pytest.fail(f"no Chromium found (looked for {', '.join(BROWSERS)}): install it (apt-get install chromium) "
+                    "to render the feedback pages and reports")
+    command = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+               "--disable-background-networking", "--disable-component-update", "--disable-sync",
+               f"--user-data-dir={profile / 'chromium-profile'}", *arguments]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done

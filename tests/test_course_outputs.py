@@ -23,6 +23,7 @@ from autograder import cli, demo, exports, gradebook, report
 from autograder.course import assignments, has_grader
 from autograder.grading import db_url
 from autograder.release import environment
+from conftest import run_browser
 
 CELLS = {  # assignment: {grade cell: (cell type, points)}
     "tp01": {"test_sigmoide": ("code", 1), "test_retropropagation": ("code", 3), "question": ("markdown", 1)},
@@ -231,6 +232,27 @@ def test_class_report_names_output_cut_and_shows_code(course):
     assert "<code>w</code>" in page and "`" not in page
 
 
+MEASURE_WIDTH = ("<script>document.addEventListener('DOMContentLoaded', () => {"
+                 "const p = document.createElement('p'); p.id = 'measure';"
+                 "p.textContent = `page=${document.documentElement.scrollWidth} window=${window.innerWidth}`;"
+                 "document.body.appendChild(p);});</script>")
+
+
+def test_a_class_report_with_many_functions_fits_a_narrow_window_in_chromium(tmp_path):
+    """Measured in the browser at 700 px: the page never scrolls sideways; a wide table scrolls in its box."""
+    names = [f"test_{n}_backward" for n in ("cross_entropy", "matmul", "unbroadcast", "relu", "sum", "mul", "add")]
+    names += ["test_topological_order", "test_backward", "test_training", "test_log_softmax", "test_he_init"]
+    outcomes = [report.StudentOutcome(student, 10.0, {n: report.CellOutcome(1.0, 2.0, [
+        f"`dl_{n}` incorrect : valeurs fausses (écart max 0.5)."]) for n in names}) for student in ("ana", "bob")]
+    page = tmp_path / "rapport.html"
+    page.write_text(report.render("tp99", outcomes).replace("</body>", MEASURE_WIDTH + "</body>"), encoding="utf-8")
+    dom = run_browser(["--dump-dom", "--window-size=700,900", page.as_uri()], tmp_path).stdout
+    measure = re.search(r'id="measure">page=(\d+) window=(\d+)<', dom)
+    assert measure, dom[-2000:]
+    width, window = map(int, measure.groups())
+    assert width <= window == 700
+
+
 def test_class_report_gives_a_mistake_made_on_several_outputs_one_line(course):
     page = report.write_report(course, db_url(course), "tp01", {}, course / "rapport-tp01.html").read_text("utf-8")
     mistakes = re.search(r"<td>retropropagation</td>.*?</tr>", page, re.S).group(0)
@@ -238,7 +260,8 @@ def test_class_report_gives_a_mistake_made_on_several_outputs_one_line(course):
     assert ("<li><code>dl_dw1</code> incorrect : valeurs fausses (écart max …). (de même pour <code>dl_db1</code>, "
             "<code>dl_dw2</code>, <code>dl_db2</code>) <b>(2)</b></li>") in mistakes
     assert mistakes.count("incorrect") == 1
-    assert "<li>écart relatif … sur <code>b</code>. <b>(1)</b></li>" in mistakes  # names an output, not first
+    # names an output, not first; one copy made it: its value is shown
+    assert "<li>écart relatif 0.4213 sur <code>b</code>. <b>(1)</b></li>" in mistakes
 
 
 def _cell(source, outputs, grade_id=None, solution=False, test=False):

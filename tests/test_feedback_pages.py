@@ -9,8 +9,6 @@ with a total that says so. A Chromium screenshot of chloe's page goes to tests/a
 """
 
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 import nbformat
@@ -20,13 +18,12 @@ from nbgrader.api import Gradebook
 from autograder import cli
 from autograder.demo import hand_in, nbgrader, prepare_course, sample_class
 from autograder.grading import db_url
-from conftest import points_of_test_cells
+from conftest import points_of_test_cells, run_browser
 
 pytestmark = [pytest.mark.tp09, pytest.mark.slow]
 
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
 STUDENTS = ("alice", "chloe", "emma")
-BROWSERS = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
 ENGLISH = ("Student's answer", "Test cell", "Grade cell", "Score:", "Comments", "Written response",
            "Coding free-response", "(Top)", "Late submission penalty", "No description", "No response")
 
@@ -179,19 +176,6 @@ def test_written_answers_wait_for_an_instructor_and_the_total_says_so(course):
     page = grade("question_plateau", 2)
     assert "en attente" not in page and "provisoire" not in page
     assert "Note : 11.5 / 19" in text(summary(page))
-
-
-def run_browser(arguments: list[str], profile: Path) -> subprocess.CompletedProcess:
-    browser = next((shutil.which(b) for b in BROWSERS if shutil.which(b)), None)
-    if browser is None:
-        pytest.fail(f"no Chromium found (looked for {', '.join(BROWSERS)}): install it (apt-get install chromium) "
-                    "to render the feedback pages")
-    command = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-               "--disable-background-networking", "--disable-component-update", "--disable-sync",
-               f"--user-data-dir={profile / 'chromium-profile'}", *arguments]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    return done
 
 
 def test_screenshot_of_a_feedback_page(course, tmp_path):
