@@ -302,8 +302,9 @@ def grade(course: Path, assignment: str, *, jobs: int | None = None, students: l
     context = get_context("spawn")
     before = set(active_children())
     graded_before = None  # set once the gradebook is ready: until then no copy is touched
-    # short: kernels' unix sockets are made in it, and their paths may not exceed 107 bytes
-    with _stop_on_signals(), tempfile.TemporaryDirectory(prefix="autograder-", ignore_cleanup_errors=True) as scratch, \
+    # short: kernels' unix sockets are made in it (`sandbox.short_temp_root`)
+    with _stop_on_signals(), tempfile.TemporaryDirectory(prefix="autograder-", dir=sandbox.short_temp_root(),
+                                                         ignore_cleanup_errors=True) as scratch, \
             ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
                                 initargs=(str(course), context.Value("i", 0), unsafe, scratch,
                                           recompute_figures)) as pool:

@@ -28,6 +28,7 @@ is set.
 from __future__ import annotations
 
 import atexit
+import errno
 import functools
 import json
 import os
@@ -200,7 +201,7 @@ def kernel_environment(env: dict[str, str] | None, home: Path) -> dict[str, str]
     """What the kernel's environment keeps of ours: no tokens, no paths of the course."""
     env = env if env is not None else dict(os.environ)
     kept = {k: str(env[k]) for k in KEPT_VARIABLES if k in env}
-    return {**SINGLE_THREAD, **kept, "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "HOME": str(home),
+    return {**SINGLE_THREAD, **kept, "PATH": f"{Path(interpreter()).parent}:/usr/bin:/bin", "HOME": str(home),
             "PYTHONPATH": str(KERNEL_PATH), "TMPDIR": "/tmp", "MPLCONFIGDIR": "/tmp/matplotlib",
             "IPYTHONDIR": "/tmp/ipython", "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
 
@@ -220,7 +221,7 @@ def unavailable_reason(probe: str = "import torch") -> str | None:
         uid = sandbox_uid(0)
         if uid is not None:
             os.chown(home, uid, uid)
-        command = bwrap_command([sys.executable, "-c", probe], writable=[home], cwd=home,
+        command = bwrap_command([interpreter(), "-c", probe], writable=[home], cwd=home,
                                 env=kernel_environment({}, home), uid=uid)
         try:
             done = subprocess.run(command, capture_output=True, text=True, timeout=120)
@@ -254,6 +255,9 @@ def _start_problem(kernel_name: str, spec, error: BaseException) -> str:
         return f"{cause}.\nPour y remédier : {HOW_TO_FIX}."
     if isinstance(error, ImportError):  # a warm kernels' zygote that could not import them
         return f"{cause}.\nPour y remédier : {_import_fix()}."
+    if getattr(error, "errno", None) == errno.ENAMETOOLONG:  # a socket's path (`short_temp_root` found no /tmp)
+        return (f"{cause}.\nPour y remédier : donnez un dossier temporaire au chemin court (`TMPDIR=/tmp`) : "
+                f"les noyaux y créent leurs sockets, dont le chemin ne peut dépasser {SOCKET_PATH_MAX} octets.")
     if os.sep in spec.argv[0] and not os.path.exists(spec.argv[0]):
         cause += f" : son kernel spec ({spec.resource_dir}) lance {spec.argv[0]}, qui n'existe plus"
     fix = ("réécrivez les kernel specs avec le Python de l'environnement qui corrige : "
@@ -306,6 +310,20 @@ def kernel_problem(kernel_name: str, config=None, timeout: float = 120) -> str |
 
 # ------------------------------------------------------------------ per kernel
 
+# A kernel binds its ZeroMQ sockets in <temporary folder>/autograder-…/autograder-zygote-…/kernel-…/run/
+# under `autograder grade` (<temporary folder>/kernel-…/run/ under plain nbgrader), and a unix socket's
+# path may not exceed 107 bytes.
+SOCKET_PATH_MAX = 107
+SOCKET_PATH_BELOW_TEMP = len("/autograder-12345678/autograder-zygote-12345678/kernel-12345678/run/kernel-99")
+
+
+def short_temp_root() -> str:
+    """The temporary folder ($TMPDIR…) when kernels' socket paths fit below it; otherwise /tmp (or the like)."""
+    chosen = tempfile.gettempdir()
+    if len(os.fsencode(chosen)) + SOCKET_PATH_BELOW_TEMP <= SOCKET_PATH_MAX:
+        return chosen
+    return next((f for f in ("/tmp", "/var/tmp", "/dev/shm") if os.access(f, os.W_OK | os.X_OK)), chosen)
+
 
 def _status(pid: str) -> dict[str, str]:
     try:
@@ -338,7 +356,7 @@ class KernelBox:
     """Host-side folders of one kernel: `run/` (connection file, sockets) and `work/` (copy of the submission)."""
 
     def __init__(self, parent: Path | None, submission: Path, uid: int | None):
-        self.root = Path(tempfile.mkdtemp(prefix="kernel-", dir=parent))
+        self.root = Path(tempfile.mkdtemp(prefix="kernel-", dir=parent or short_temp_root()))
         self.run, self.work = self.root / "run", self.root / "work"
         self.run.mkdir()
         # a copy of the submission folder; symlinks stay links (never followed as root)
@@ -416,9 +434,10 @@ class SandboxProvisioner(LocalProvisioner):
             self.box = None
 
 
-def _interpreter() -> str:
+def interpreter() -> str:
     """This environment's python, named the same whichever of its names (python, python3.11) runs us, by its
-    real path: a checkout that reaches the environment through a symlink must not write a path that dies with it."""
+    real path: a checkout that reaches the environment through a symlink must not write a path that dies with it,
+    and a python called as `../.venv/bin/python` must not be run in a sandbox by a path through folders it lacks."""
     named = Path(sys.prefix).resolve() / "bin" / "python"
     return str(named) if named.exists() else sys.executable
 
@@ -434,7 +453,7 @@ def install_kernelspecs(prefix: str = sys.prefix) -> list[Path]:
     written = []
     for name, display in ((PROVISIONER_NAME, "Python 3 (bac à sable)"), ("autograder-warm", "Python 3 (bac à sable, préchauffé)")):
         spec_file = Path(prefix) / "share" / "jupyter" / "kernels" / name / "kernel.json"
-        spec = {"argv": [_interpreter(), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+        spec = {"argv": [interpreter(), "-m", "ipykernel_launcher", "-f", "{connection_file}"],
                 "display_name": display, "language": "python", "interrupt_mode": "signal",
                 "metadata": {"kernel_provisioner": {"provisioner_name": name}}}
         text = json.dumps(spec, indent=1) + "\n"

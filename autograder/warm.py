@@ -40,8 +40,8 @@ from typing import Any
 from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.provisioning import LocalProvisioner
 
-from autograder.sandbox import (SINGLE_THREAD, SandboxProvisioner, bwrap_command, host_pid, kernel_environment,
-                                sandbox_uid)
+from autograder.sandbox import (SINGLE_THREAD, SandboxProvisioner, bwrap_command, host_pid, interpreter,
+                                kernel_environment, sandbox_uid)
 
 PROVISIONER_NAME = "autograder-warm"
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"  # ipykernel's default for matplotlib
@@ -120,7 +120,8 @@ class Zygote:
 
     _current: "Zygote | None" = None
 
-    def __init__(self, python: str = sys.executable, sandboxed: bool = True):
+    def __init__(self, python: str | None = None, sandboxed: bool = True):
+        python = python or interpreter()
         self.sandboxed = sandboxed
         self.folder = Path(tempfile.mkdtemp(prefix="autograder-zygote-"))
         self.uid = sandbox_uid() if sandboxed else None

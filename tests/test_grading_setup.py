@@ -116,3 +116,24 @@ def test_a_kernel_spec_whose_interpreter_is_gone_stops_plain_nbgrader_before_any
     done = autograder_grade(course, env)
     assert done.returncode == 0, done.stdout + done.stderr
     assert sum(cell_scores(course, "tp09")["ref"].values()) == sum(points_of_test_cells("tp09").values())
+
+
+def test_a_long_tmpdir_and_a_python_called_by_a_relative_path_do_not_stop_either_command(tmp_path):
+    """An instructor's shell: a TMPDIR so deep that kernels' socket paths would pass the 107 bytes of a unix
+    socket (the sockets go under /tmp instead), and `../…/.venv/bin/python`, a path through folders the
+    sandbox does not have (the environment's own path is run instead)."""
+    course = tmp_path / "course"
+    prepare_course(course, "tp09")
+    assert nbgrader(course, "generate_assignment", "tp09", "--force") == 0
+    hand_in(course, "tp09", {"ref": {}})
+    deep = tmp_path / "dossier-temporaire-au-chemin-long"
+    deep.mkdir()
+    assert len(str(deep)) + sandbox.SOCKET_PATH_BELOW_TEMP > sandbox.SOCKET_PATH_MAX
+    python = os.path.relpath(sys.executable, course)
+    full = sum(points_of_test_cells("tp09").values())
+    for command in (["nbgrader", "autograde", "tp09"], ["autograder.cli", "grade", "tp09", "--jobs", "1"]):
+        done = subprocess.run([python, "-m", *command], cwd=course, env={**environment(), "TMPDIR": str(deep)},
+                              capture_output=True, text=True)
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert sum(cell_scores(course, "tp09")["ref"].values()) == full, done.stdout + done.stderr
+        forget_grading(course)
