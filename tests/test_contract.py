@@ -159,7 +159,6 @@ def errors(nb):
     return [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
 
 
-@pytest.mark.slow
 def test_figure_cells_are_tagged_and_nothing_graded_depends_on_them(tp):
     """`autograder grade` leaves figure cells out (autograder/figures.py): a TP has some, and only draws in them."""
     nb = nbformat.read(source_path(tp), as_version=4)
@@ -167,6 +166,7 @@ def test_figure_cells_are_tagged_and_nothing_graded_depends_on_them(tp):
     assert figures.figure_problems(nb) == []
 
 
+@pytest.mark.slow
 def test_source_notebook_runs_and_every_hidden_check_gives_full_marks(tp, tmp_path):
     nb = nbformat.read(source_path(tp), as_version=4)
     nb.cells.append(new_code_cell(REPORT))

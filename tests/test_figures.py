@@ -126,7 +126,7 @@ def test_a_copy_keeps_its_figures_only_when_every_figure_cell_has_something_to_s
 
 
 def figure_cells(nb) -> list:
-    return [c for c in nb.cells if c.cell_type == "code" and figures.TAG in c.metadata.get("tags", [])]
+    return [c for c in nb.cells if figures.is_figure(c)]
 
 
 def images(cell) -> list[str]:
