@@ -352,22 +352,35 @@ def _random_operations(gen: torch.Generator, depth: int, n: int) -> list[tuple]:
     return operations
 
 
+MAX_DRAWS = 50
+
+
+def _live_graph(gen: torch.Generator, operations, n: int, d: int, dtype: torch.dtype) -> list[dict]:
+    """The graph of `operations()` on random leaves, drawn again while some node's gradient is zero (a relu
+    that zeroes all of its input): upstream of it, gradients sent or accumulated wrongly would go unseen."""
+    for _ in range(MAX_DRAWS):
+        graph = _graph(_leaf_values(gen, n, d, dtype), operations())
+        if all(torch.count_nonzero(grad) for grad in _graph_gradients({"graph": graph})[0].values()):
+            break
+    return graph
+
+
 def graph_cases(gen: torch.Generator) -> list[Case]:
     """The graphs both scenario checks build: a leaf used twice by one operation, a diamond, a network
-    ending in a cross-entropy, and random graphs up to depth 8."""
+    ending in a cross-entropy, and random graphs up to depth 8; in each, every node's gradient matters."""
     cases = []
 
     def case(label, operations, n=3, d=4, dtype=torch.float64):
-        graph = _graph(_leaf_values(gen, n, d, dtype), operations)
+        graph = _live_graph(gen, operations, n, d, dtype)
         cases.append(Case(label=f"{'float32, ' if dtype == torch.float32 else ''}{label} : {describe(graph)}",
                           inputs={"graph": graph}, dtype=dtype))
-    case("une feuille utilisée deux fois par la même opération", [("*", "a", "a"), ("sum", "d")])
-    case("un losange", [("relu", "a"), ("*", "d", "b"), ("+", "d", "e"), ("sum", "f")])
-    case("un réseau à une couche", [("@", "a", "w"), ("+", "d", "b"), ("relu", "e"),
-                                    ("cross_entropy", "f", torch.randint(0, 4, (3,), generator=gen))])
-    case("un nœud réutilisé trois fois", [("+", "a", "c"), ("*", "d", "d"), ("+", "e", "d"), ("sum", "f")])
-    case("un graphe au hasard", _random_operations(gen, 8, 3))
-    case("un graphe au hasard", _random_operations(gen, 6, 2), n=2, d=3, dtype=torch.float32)
+    case("une feuille utilisée deux fois par la même opération", lambda: [("*", "a", "a"), ("sum", "d")])
+    case("un losange", lambda: [("relu", "a"), ("*", "d", "b"), ("+", "d", "e"), ("sum", "f")])
+    case("un réseau à une couche", lambda: [("@", "a", "w"), ("+", "d", "b"), ("relu", "e"),
+                                            ("cross_entropy", "f", torch.randint(0, 4, (3,), generator=gen))])
+    case("un nœud réutilisé trois fois", lambda: [("+", "a", "c"), ("*", "d", "d"), ("+", "e", "d"), ("sum", "f")])
+    case("un graphe au hasard", lambda: _random_operations(gen, 8, 3))
+    case("un graphe au hasard", lambda: _random_operations(gen, 6, 2), n=2, d=3, dtype=torch.float32)
     return cases
 
 
