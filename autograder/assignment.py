@@ -27,8 +27,9 @@ from typing import Any, Callable, Sequence
 
 import torch
 
-from autograder import checking, probe
-from autograder.specs import Case, Result, Spec, VariablesSpec
+from autograder import facts, judge, probe
+from autograder.specs import Case, Spec, VariablesSpec
+from autograder.verdict import Result, plain
 
 
 GLOBAL_LOADS = frozenset({"LOAD_GLOBAL", "LOAD_NAME"})  # not attributes: `x.backward()` does not use `backward`
@@ -121,26 +122,21 @@ class Assignment:
         return spec.label if isinstance(spec, VariablesSpec) else spec.name
 
     def plan(self, name: str, seed: int, stand_ins: bool = True) -> dict[str, Any]:
-        """The request the kernel runs for `name` (see `autograder.probe`).
-
-        Without `stand_ins`, the function uses the other exercises as the notebook defines them.
-        """
+        """The request the kernel runs for `name` (see `autograder.probe`): the spec's own, with its kind
+        and a nonce. Without `stand_ins`, the function uses the other exercises as the notebook defines them."""
         spec = self.specs[name]
-        if isinstance(spec, VariablesSpec):
-            return checking.request(spec, [], exercises=list(self.error_hints()))
-        return checking.request(spec, self.cases(name, seed), self.stand_in_source(name) if stand_ins else "")
+        source = self.stand_in_source(name) if stand_ins and not isinstance(spec, VariablesSpec) else ""
+        return request(spec, self.cases(name, seed), source, list(self.error_hints()))
 
-    def judge_facts(self, name: str, seed: int, facts: Any) -> Result:
+    def judge_facts(self, name: str, seed: int, reported: Any) -> Result:
         """The verdict on what the kernel reported for `plan(name, seed)`; never trusts the facts' shape."""
         spec = self.specs[name]
         try:
-            if isinstance(spec, VariablesSpec):
-                return checking.judge_variables(spec, facts, self.error_hints())
-            return checking.judge(spec, checking.observation(spec, self.cases(name, seed), facts))
+            return judge.judge(spec, self.cases(name, seed), reported, self.error_hints())
         except (ValueError, TypeError, KeyError) as error:
             return Result(function=self.label(name), points=0.0, possible=spec.points,
-                          messages=[f"le résultat des tests cachés est illisible ({error}) : "
-                                    "aucun point n'est attribué."])
+                          remarks=(plain(f"le résultat des tests cachés est illisible ({error}) : "
+                                         "aucun point n'est attribué."),))
 
     def check(self, name: str, namespace: dict[str, Any], seed: int = 0) -> Result:
         """Plan, observe (in this process) and judge `name` for the notebook whose globals are `namespace`."""
@@ -151,6 +147,12 @@ class Assignment:
         result = self.check(name, namespace, seed)
         print(result.report())
         return result.points
+
+
+def request(spec: Spec, cases: Sequence[Case], stand_ins: str = "", exercises: Sequence[str] = ()) -> dict[str, Any]:
+    """What the kernel runs for `spec` on `cases`: the spec's own request, with its kind and a nonce;
+    `stand_ins` is code defining the other exercises, `exercises` the names a stopped cell is traced to."""
+    return {"kind": spec.kind, "nonce": facts.nonce(), **spec.request(cases, stand_ins=stand_ins, exercises=exercises)}
 
 
 def exercises(reference: ModuleType) -> list[str]:

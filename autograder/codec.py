@@ -8,7 +8,7 @@ tensors and seeded generators as leaves. Anything else crosses as its class name
 raises `ValueError` on anything malformed: a forged fact can give a wrong value, never
 an exception elsewhere or an unbounded allocation.
 
-This module is read by sandboxed kernels (see `sandbox.KERNEL_MODULES`): it holds no
+This module is read by sandboxed kernels (see `autograder.package`): it holds no
 solution and no verdict.
 """
 

@@ -21,9 +21,16 @@ def assignments(root: Path) -> list[str]:
                   if p.is_dir() and not p.name.startswith(".") and any(p.glob("*.ipynb")))
 
 
+def tp_module(tp: str, part: str) -> str:
+    """The module of one part of a TP — `checks`, `reference` or `given` — i.e. `autograder/<tp>/<part>.py`.
+    (Not in the package's `__init__.py`: a course folder holding `autograder/tpNN/` without one makes
+    `autograder` a namespace package, whose `__init__.py` never runs.)"""
+    return f"autograder.{tp}.{part}"
+
+
 def has_grader(name: str) -> bool:
     """Whether `autograder.<name>.checks` exists (found without importing the checks themselves)."""
     try:
-        return importlib.util.find_spec(f"autograder.{name}.checks") is not None
+        return importlib.util.find_spec(tp_module(name, "checks")) is not None
     except ModuleNotFoundError:  # no package autograder.<name>
         return False

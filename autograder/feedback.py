@@ -9,15 +9,13 @@ called "feedback"). The preprocessor gives the template what it needs:
   answer (a markdown grade cell) without a manual score, that the autograder could not score
   either (an answer left untouched is scored 0 automatically: "pas de réponse");
 * the totals: the points already graded, and the points waiting for correction;
-* the verdicts of the checks as HTML (lines that wrap, `code` in backticks), in place of the
-  plain text the grader printed; and no `execute_result` in grade cells (the points the hidden
-  test returned, which nbgrader would show as `Out[n]: 1.0`).
+* the verdicts of the checks as HTML (lines that wrap, `code` in backticks), rendered from the
+  verdict the grader left as data (`autograder.verdict`); and no `execute_result` in grade cells
+  (the points the hidden test returned, which nbgrader would show as `Out[n]: 1.0`).
 """
 
 from __future__ import annotations
 
-import html
-import re
 from pathlib import Path
 
 from nbconvert.exporters import HTMLExporter, TemplateExporter
@@ -27,37 +25,12 @@ from nbformat.v4 import new_output
 from nbgrader import utils
 from nbgrader.preprocessors import GetGrades
 
+from autograder import verdict
+
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 NBGRADER_TEMPLATES = Path(utils.__file__).resolve().parent / "server_extensions" / "formgrader" / "templates"
 
-VERDICT_MIME = "text/html"
-_CODE = re.compile(r"`([^`\n]+)`")
-_MARKS = {"✅": "ok", "🟠": "partial", "❌": "ko"}
-_VERDICT_HEAD = re.compile(r"(?:✅|🟠|❌) (.+?) : [\d.]+ / [\d.]+ point")
 _AUTO_COMMENTS = {"No response.": "Pas de réponse."}  # nbgrader's automatic comments
-
-
-def inline_code(text: str) -> str:
-    """HTML of one line of plain text, each `span in backticks` as <code>."""
-    parts = _CODE.split(text)  # even: text, odd: code
-    return "".join(f"<code>{html.escape(p)}</code>" if i % 2 else html.escape(p) for i, p in enumerate(parts))
-
-
-def verdict_html(text: str) -> str:
-    """The verdict `Result.report()` printed — `✅ f : 1 / 1 point(s)` then `   - message` lines — as HTML."""
-    lines = text.rstrip("\n").split("\n")
-    head, items = lines[0], []
-    for line in lines[1:]:
-        if line.startswith("   - "):
-            items.append(line[5:])
-        elif items:  # a message on several lines
-            items[-1] += "\n" + line
-        else:
-            head += "\n" + line
-    kind = next((k for mark, k in _MARKS.items() if head.startswith(mark)), "info")
-    body = "".join(f"<li>{inline_code(item)}</li>" for item in items)
-    return (f'<div class="verdict verdict-{kind}"><p class="verdict-head">{inline_code(head)}</p>'
-            + (f'<ul class="verdict-lines">{body}</ul>' if body else "") + "</div>")
 
 
 def coalesce_streams(outputs: list) -> list:
@@ -133,12 +106,10 @@ class FeedbackGrades(GetGrades):
             for output in cell.outputs:
                 if output.output_type == "execute_result":
                     continue  # the points the hidden test returned: the heading shows the score
-                if output.output_type == "stream" and output.get("name") == "stdout" and output.text.strip():
-                    label = _VERDICT_HEAD.match(output.text)
-                    if label:  # the check's own name for what it grades (« entraînement »)
-                        cell.metadata.nbgrader["section"] = label.group(1)
-                    output = new_output("display_data", data={VERDICT_MIME: verdict_html(output.text),
-                                                              "text/plain": output.text})
+                result = verdict.read(output)
+                if result is not None:
+                    cell.metadata.nbgrader["section"] = result.function  # the check's own name (« entraînement »)
+                    output = new_output("display_data", data={"text/html": result.html(), "text/plain": result.report()})
                 outputs.append(output)
             cell.outputs = outputs
         return cell, resources

@@ -8,7 +8,8 @@ Autograde runs, in this order:
    bounded and whose dying kernel costs only the cells it did not run;
 3. `JudgeProbes` — for each planted cell, the verdict made here from the facts the
    kernel displayed; the cell's source is put back and its outputs become the verdict
-   and the points. No facts, or facts that do not parse, give no points;
+   (as data of MIME type `verdict.MIME`, beside its text) and the points. No facts, or
+   facts that do not parse, give no points;
 4. nbgrader's own steps, with `SaveAutoGradesAtOnce` writing the copy's grades in one transaction.
 """
 
@@ -20,7 +21,6 @@ import importlib
 import json
 import re
 import secrets
-from dataclasses import replace
 from pathlib import Path
 
 import nbformat
@@ -33,10 +33,11 @@ from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor, SaveAutoGrades
 from traitlets import Bool, Integer
 
-from autograder import figures, sandbox
-from autograder.checking import failing_functions_message
-from autograder.specs import Result, VariablesSpec
+from autograder import figures, sandbox, verdict
+from autograder.judge import failing_functions
 from autograder.probe import MIME, encode_request
+from autograder.specs import VariablesSpec
+from autograder.verdict import Result, plain
 
 PLAN = "autograder_probe"  # cell metadata the grader keeps for itself between the two steps
 HIDDEN = re.compile(r"(### BEGIN HIDDEN TESTS\n)(.*?)(### END HIDDEN TESTS)", re.S)
@@ -235,7 +236,7 @@ class JudgeProbes(NbGraderPreprocessor):
             return result
         if result.complete or not self._failed:
             return result
-        return replace(result, messages=[*result.messages, failing_functions_message(self._failed)])
+        return result.adding(failing_functions(self._failed))
 
     def preprocess_cell(self, cell, resources, index):
         plan = cell.metadata.pop(PLAN, None)
@@ -251,12 +252,13 @@ class JudgeProbes(NbGraderPreprocessor):
             result = assignment.judge_facts(plan["name"], plan["seed"], facts[0])
         else:
             result = Result(function=assignment.label(plan["name"]), points=0.0,
-                            possible=assignment.points(plan["name"]), messages=[_missing_facts_message(cell)])
+                            possible=assignment.points(plan["name"]), remarks=(plain(_missing_facts_message(cell)),))
             # what stopped the cell stays visible (timeout, dead kernel…); it also makes the score 0
             problems = [_error_output(o.get("ename", "Erreur"), o.get("evalue", ""))
                         for o in cell.outputs if o.get("output_type") == "error"][-1:]
         result = self._with_failed_exercises(assignment, plan["name"], result)
-        cell.outputs = [new_output("stream", name="stdout", text=result.report() + "\n"), *problems,
+        shown = new_output("display_data", data={verdict.MIME: result.to_json(), "text/plain": result.report()})
+        cell.outputs = [shown, *problems,
                         new_output("execute_result", data={"text/plain": repr(float(result.points))},
                                    execution_count=cell.get("execution_count"))]
         return cell, resources

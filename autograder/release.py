@@ -27,6 +27,7 @@ from types import ModuleType
 import nbformat
 
 from autograder import course, figures
+from autograder.course import tp_module
 
 
 def environment() -> dict[str, str]:
@@ -95,7 +96,7 @@ def sync_notebook(path: Path, reference: ModuleType, shared: dict[str, str] | No
 
 def reference_of(assignment: str) -> ModuleType:
     """`autograder.ASSIGNMENT.reference`, or SystemExit saying what is missing."""
-    name = f"autograder.{assignment}.reference"
+    name = tp_module(assignment, "reference")
     try:
         return importlib.import_module(name)
     except ModuleNotFoundError as error:
@@ -108,7 +109,7 @@ def reference_of(assignment: str) -> ModuleType:
 
 def given_of(assignment: str) -> ModuleType | None:
     """`autograder.ASSIGNMENT.given`, the code the notebook gives, when the TP has some."""
-    name = f"autograder.{assignment}.given"
+    name = tp_module(assignment, "given")
     return importlib.import_module(name) if importlib.util.find_spec(name) else None
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import base64
 import html
 import io
-import re
 import statistics
 from collections import Counter
 from dataclasses import dataclass, field
@@ -14,7 +13,8 @@ from pathlib import Path
 import matplotlib
 import nbformat
 
-from autograder import gradebook
+from autograder import gradebook, verdict
+from autograder.verdict import Remark, inline_code
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -44,7 +44,7 @@ STYLE = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0
 class CellOutcome:
     score: float
     max_score: float
-    messages: list[str] = field(default_factory=list)
+    remarks: list[Remark] = field(default_factory=list)
 
 
 @dataclass
@@ -70,13 +70,14 @@ class FunctionStats:
 # ------------------------------------------------------------------ reading
 
 
-def _messages(cell) -> list[str]:
-    text = "".join(o.get("text", "") for o in cell.get("outputs", []) if o.get("output_type") == "stream")
-    messages = [line.strip()[2:] for line in text.splitlines() if line.startswith("   - ")]
-    errors = [o.get("ename") for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-    if errors and not messages:
-        messages = [f"erreur {errors[0]}"]
-    return messages
+def _remarks(cell) -> list[Remark]:
+    """What the verdict of a graded cell says (`autograder.verdict`), or the error that stopped the cell."""
+    outputs = cell.get("outputs", [])
+    remarks = [r for o in outputs for result in [verdict.read(o)] if result for r in result.remarks]
+    errors = [o.get("ename") for o in outputs if o.get("output_type") == "error"]
+    if errors and not remarks:
+        remarks = [verdict.plain(f"erreur {errors[0]}")]
+    return remarks
 
 
 def _autograded_notebooks(folder: Path) -> list[list]:
@@ -128,7 +129,7 @@ def collect(course: Path, db_url: str, assignment: str, failures: dict[str, str]
         problems = [problem for cells in notebooks for problem in _cell_problems(cells)]
         outcome = StudentOutcome(student, totals[student], problems=problems)
         for name, score in cell_scores.items():
-            outcome.cells[name] = CellOutcome(score, maxima[name], _messages(by_id.get(name, {})))
+            outcome.cells[name] = CellOutcome(score, maxima[name], _remarks(by_id.get(name, {})))
             if name not in by_id:
                 outcome.problems.append(("cellule de test absente", name.removeprefix("test_")))
         if student in (feedback_errors or {}):
@@ -144,52 +145,25 @@ def _last_line(error: str) -> str:
 # ------------------------------------------------------------------ analysis
 
 
-def _general(message: str, values: bool = False) -> str:
-    """Groups a message across copies: drops the case it was seen on `(essai : …)`, and measured values and
-    percentages unless `values`."""
-    message = re.sub(r"\s*\(essai : [^)]*\)", "", message)
-    return message if values else re.sub(r"(?<![\w.])\d+\.\d+(e-?\d+)?%?|(?<![\w.])\d+%", "…", message)
-
-
-LEADING_NAME = re.compile(r"`([^`]+)`")
-SAME_FOR = re.compile(r" \(de même pour ((?:`[^`]+`(?:, )?)+)\)$")  # how `checking.grouped` lists the others
-
-
-def _mistake(message: str, values: bool = False) -> tuple[str, list[str]]:
-    """(the mistake, the outputs it is about): a message that names an output first stands for the same
-    mistake on any output, `◊` in its place, as `checking.grouped` groups them within one copy."""
-    message = _general(message, values)
-    same = SAME_FOR.search(message)
-    others = LEADING_NAME.findall(same.group(1)) if same else []
-    message = message[:same.start()] if same else message
-    name = LEADING_NAME.match(message)
-    if not name:
-        return message, []
-    return re.sub(rf"(?<!\w){re.escape(name.group(1))}(?!\w)", "◊", message), [name.group(1), *others]
-
-
-def _with_names(mistake: str, names: list[str]) -> str:
-    if not names:
-        return mistake
-    others = ", ".join(f"`{n}`" for n in names[1:])
-    return mistake.replace("◊", names[0]) + (f" (de même pour {others})" if others else "")
-
-
 def _class_messages(lost: list[CellOutcome]) -> Counter:
-    """{message: copies}: one line per mistake, whichever outputs each copy made it on; its measured values
-    are shown when every copy that made it has the same (one copy, above all)."""
+    """{message: copies}: one line per mistake (a remark's sentence), whichever case, output or values each
+    copy made it on; its values are shown when every copy that made it measured the same (one copy, above all),
+    and its outputs are those of every copy."""
     copies: Counter = Counter()
-    names: dict[str, list[str]] = {}
-    values: dict[str, set[str]] = {}
+    first: dict[str, Remark] = {}
+    outputs: dict[str, list[str]] = {}
+    values: dict[str, list[dict[str, str]]] = {}
     for cell in lost:
-        mistakes = [_mistake(m) for m in cell.messages]
-        for message, (mistake, outputs) in zip(cell.messages, mistakes):
-            names.setdefault(mistake, [])
-            names[mistake] += [n for n in outputs if n not in names[mistake]]
-            values.setdefault(mistake, set()).add(_mistake(message, values=True)[0])
-        copies.update({mistake for mistake, _ in mistakes})
-    return Counter({_with_names(next(iter(values[m])) if len(values[m]) == 1 else m, names[m]): n
-                    for m, n in copies.items()})
+        for remark in cell.remarks:
+            first.setdefault(remark.text, remark)
+            outputs.setdefault(remark.text, [])
+            if remark.output and remark.output not in outputs[remark.text]:
+                outputs[remark.text].append(remark.output)
+            if remark.values not in values.setdefault(remark.text, []):
+                values[remark.text].append(remark.values)
+        copies.update({remark.text for remark in cell.remarks})
+    return Counter({verdict.class_text(first[t], outputs[t], values[t][0] if len(values[t]) == 1 else None): n
+                    for t, n in copies.items()})
 
 
 def _cell_names(outcomes: list[StudentOutcome]) -> list[str]:
@@ -217,11 +191,6 @@ def function_stats(graded: list[StudentOutcome]) -> list[FunctionStats]:
 # ------------------------------------------------------------------ HTML
 
 
-def message_html(message: str) -> str:
-    """Escaped HTML, with `code` in backticks shown as code."""
-    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(message))
-
-
 def _figure(fig) -> str:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
@@ -247,7 +216,7 @@ def _success_chart(stats: list[FunctionStats]) -> str:
 
 
 def _function_row(s: FunctionStats) -> str:
-    messages = "".join(f"<li>{message_html(m)} <b>({n})</b></li>" for m, n in s.messages.most_common(5))
+    messages = "".join(f"<li>{inline_code(m)} <b>({n})</b></li>" for m, n in s.messages.most_common(5))
     return (f"<tr><td>{html.escape(s.name)}</td><td>{s.rate:.0%}</td><td>{s.mean:.2f} / {s.max_score:g}</td>"
             f"<td><ul>{messages}</ul></td></tr>")
 
@@ -271,7 +240,7 @@ def _problems(outcomes: list[StudentOutcome]) -> list[str]:
         return parts + ["<p>Aucune copie en difficulté.</p>"]
     e = html.escape
     return parts + ["<table><tr><th>étudiant</th><th>problème</th><th>où</th></tr>" + "".join(
-        f"<tr><td>{e(s)}</td><td>{e(k)}</td><td>{message_html(w)}</td></tr>" for s, k, w in rows) + "</table>"]
+        f"<tr><td>{e(s)}</td><td>{e(k)}</td><td>{inline_code(w)}</td></tr>" for s, k, w in rows) + "</table>"]
 
 
 def _score_rows(outcomes: list[StudentOutcome], names: list[str]) -> list[str]:

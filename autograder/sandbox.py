@@ -45,8 +45,10 @@ from typing import Any
 from jupyter_client.provisioning import LocalProvisioner
 from traitlets import Bool, Int, Unicode
 
+from autograder import package
+
 PROVISIONER_NAME = "autograder-sandbox"
-KERNEL_MODULES = ("__init__.py", "codec.py", "probe.py", "sandbox.py", "warm.py")  # all of `autograder` that a kernel may import
+KERNEL_MODULES = tuple(str(p) for p in package.kernel_files())  # all of `autograder` that a kernel may import
 KERNEL_PATH = Path("/autograder-kernel")  # in the sandbox: them as `autograder/`, first on the kernel's path
 PROBE_IMPORTS = ("autograder.probe", "autograder.codec", "torch")  # what a hidden check needs in the kernel
 SANDBOX_UID_BASE = 61000  # kernels of grading worker i run as uid SANDBOX_UID_BASE + i when the grader is root
@@ -243,8 +245,8 @@ def require_sandbox() -> None:
 
 def _import_fix() -> str:
     return (f"installez-les dans l'environnement du correcteur ({sys.prefix}) ; du paquet autograder, un noyau "
-            f"ne voit que {', '.join(KERNEL_MODULES)} (KERNEL_MODULES, autograder/sandbox.py) : probe.py et "
-            "codec.py ne doivent rien importer d'autre")
+            f"ne voit que {', '.join(KERNEL_MODULES)} (KERNEL_MODULES : ce qu'importent probe.py et zygote.py, "
+            "autograder/package.py)")
 
 
 def _start_problem(kernel_name: str, spec, error: BaseException) -> str:

@@ -16,12 +16,13 @@ from __future__ import annotations
 import importlib
 import secrets
 import sys
-from dataclasses import replace
 from typing import Any
 
-from autograder import checking, probe
+from autograder import judge, probe
+from autograder.course import tp_module
 from autograder.assignment import Assignment, uses
-from autograder.specs import Result, VariablesSpec
+from autograder.specs import VariablesSpec
+from autograder.verdict import Result, plain
 
 MAX_LINES = 5  # what a student reads under a check: the verdict, then its first messages
 USES = "`{name}` utilise votre `"  # how a verdict that blames another exercise starts
@@ -58,7 +59,7 @@ def _exercises_used(assignment: Assignment, name: str, namespace: dict[str, Any]
 
 def _fails_on_its_own(result: Result) -> bool:
     """Not only because another exercise it uses fails."""
-    return not result.complete and not (result.messages and result.messages[0].startswith(
+    return not result.complete and not (result.remarks and result.remarks[0].text.startswith(
         USES.format(name=result.function)))
 
 
@@ -76,7 +77,7 @@ def check(assignment: Assignment, name: str, namespace: dict[str, Any], seed: in
             verdict = check(assignment, used, namespace, seed, done)
             if verdict is not None and not verdict.complete:
                 done[name] = Result(function=name, points=0.0, possible=spec.points,
-                                    messages=[USES_A_FAILING.format(name=name, used=used)])
+                                    remarks=(plain(USES_A_FAILING.format(name=name, used=used)),))
                 return done[name]
     request = assignment.plan(name, seed, stand_ins=False)
     result = assignment.judge_facts(name, seed, probe.observe(request, namespace))
@@ -84,7 +85,7 @@ def check(assignment: Assignment, name: str, namespace: dict[str, Any], seed: in
         failing = [n for n, s in assignment.specs.items() if not isinstance(s, VariablesSpec)
                    and _fails_on_its_own(check(assignment, n, namespace, seed, done))]
         if failing:
-            result = replace(result, messages=[*result.messages, checking.failing_functions_message(failing)])
+            result = result.adding(judge.failing_functions(failing))
     done[name] = result
     return result
 
@@ -105,7 +106,7 @@ def crash_line(assignment: Assignment, error: BaseException) -> str | None:
     if function is None or isinstance(error, (VerificationRatee, KeyboardInterrupt)):
         return None
     text = f"{type(error).__name__}: {error}".splitlines()[0][:200]
-    return (f"❌ {checking.error_in_exercise(function, text, hints)}\n   Cette cellule utilise vos fonctions : "
+    return (f"❌ {judge.error_in_exercise(function, text, hints)}\n   Cette cellule utilise vos fonctions : "
             f"corrigez `{function}` (sa vérification, plus haut, vous guide), puis relancez.")
 
 
@@ -132,7 +133,7 @@ class Verifier:
     """`verifier("nom")` of a TP's notebook: the check of one exercise, in the caller's namespace."""
 
     def __init__(self, tp: str, namespace: dict[str, Any]):
-        self.assignment = importlib.import_module(f"autograder.{tp}.checks").ASSIGNMENT
+        self.assignment = importlib.import_module(tp_module(tp, "checks")).ASSIGNMENT
         self.namespace = namespace
         _name_the_function_that_raised(self.assignment)
 

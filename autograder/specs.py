@@ -19,16 +19,21 @@ Kinds:
   sends builds the objects with the given classes, calls the student's function on them
   and reports plain values, compared with an oracle or judged by `properties`.
 
-A new kind slots in the same way: a spec class, a request in `checking.request`, an
-observer in `probe.OBSERVERS`, a judge in `checking`.
+A new kind slots in the same way: a spec class (its `kind` and the `request` the kernel
+runs), an observer in `probe.OBSERVERS` and a judge in `autograder.judge.JUDGES`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any, Callable, Literal
+import inspect
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Literal, Sequence
 
 import torch
+from torch.utils._pytree import tree_map
+
+from autograder import codec
+from autograder.codec import Seed
 
 Value = Any  # a value `autograder.codec` encodes: nested plain values, tensor leaves
 Inputs = dict[str, Value]
@@ -94,7 +99,8 @@ class Mistake:
 
     `output` names the output it concerns: an index in the spec's outputs, a path such as
     `grads["w1"]`, or None when `predict` returns the whole expected structure (the
-    mistake is then looked for in every output).
+    mistake is then looked for in every output). `{output}` in `message` is the output it
+    was seen on: the verdict then says it once for all (`autograder.verdict`).
     """
 
     output: int | str | None
@@ -102,27 +108,22 @@ class Mistake:
     predict: Callable[[Inputs, Any], Value]
 
 
-@dataclass(frozen=True, kw_only=True)
-class Result:
-    function: str
-    points: float
-    possible: float
-    messages: list[str]
-    complete: bool = False  # every output right on every case, nothing refused (penalties aside)
+class _Called:
+    """A kind whose kernel side calls the student's function once per case it is sent."""
 
-    @property
-    def passed(self) -> bool:
-        return self.points == self.possible
+    def called(self, cases: Sequence[Case]) -> list[Case]:
+        """The cases the function is called on, in the order the kernel reports them."""
+        return list(cases)
 
-    def report(self) -> str:
-        mark = "✅" if self.passed else ("🟠" if self.points > 0 else "❌")
-        lines = [f"{mark} {self.function} : {self.points:g} / {self.possible:g} point(s)"]
-        lines += [f"   - {m}" for m in self.messages]
-        return "\n".join(lines)
+    def request(self, cases: Sequence[Case], *, stand_ins: str, exercises: Sequence[str]) -> dict[str, Any]:
+        """What the kernel's observer of this kind needs (see `autograder.probe`), beyond kind and nonce."""
+        return {"function": self.name, "arguments": list(self.arguments), "stand_ins": stand_ins,
+                "accumulates": list(getattr(self, "accumulates", ())),
+                "cases": [codec.encode_inputs(c.inputs) for c in self.called(cases)]}
 
 
 @dataclass(frozen=True, kw_only=True)
-class FunctionSpec:
+class FunctionSpec(_Called):
     """One exercise function, called once per case and compared with the oracle."""
 
     name: str
@@ -140,7 +141,7 @@ class FunctionSpec:
 
 
 @dataclass(frozen=True, kw_only=True)
-class SequenceSpec:
+class SequenceSpec(_Called):
     """A function called once per step on `state` it updates in place (e.g. an optimiser step).
 
     A case's inputs are the initial state (names in `state`) and `steps`, a list of the
@@ -165,9 +166,15 @@ class SequenceSpec:
     def outputs(self) -> tuple[str, ...]:
         return self.compared
 
+    def request(self, cases: Sequence[Case], *, stand_ins: str, exercises: Sequence[str]) -> dict[str, Any]:
+        return {"function": self.name, "arguments": list(self.arguments), "stand_ins": stand_ins,
+                "state": list(self.state),
+                "cases": [{"state": codec.encode_inputs({k: c.inputs[k] for k in self.state}),
+                           "steps": [codec.encode_inputs(step) for step in c.inputs["steps"]]} for c in cases]}
+
 
 @dataclass(frozen=True, kw_only=True)
-class StatisticalSpec:
+class StatisticalSpec(_Called):
     """A function that draws from a `Seed` input: its outputs are judged by `properties`.
 
     `properties(inputs, value)` returns the French problems of one output (empty: right).
@@ -188,6 +195,12 @@ class StatisticalSpec:
     error_hints: tuple[tuple[str, str], ...] = ()
     kind = "statistical"
 
+    def called(self, cases: Sequence[Case]) -> list[Case]:
+        """Each case, then the same again, then with every seed changed: is the generator the only source?"""
+        def reseeded(value: Any) -> Any:
+            return Seed((value.seed + 1) % codec.MAX_INT) if isinstance(value, Seed) else value
+        return [c for case in cases for c in (case, case, replace(case, inputs=tree_map(reseeded, case.inputs)))]
+
 
 @dataclass(frozen=True, kw_only=True)
 class VariablesSpec:
@@ -202,12 +215,19 @@ class VariablesSpec:
     label: str  # how the verdict names it ("entraînement")
     points: float
     variables: tuple[str, ...]
-    judge: Callable[[dict[str, Value]], tuple[float, list[str]]]
+    judge: Callable[[dict[str, Value]], tuple[float, list]]  # messages: French strings or `verdict.Remark`s
     kind = "variables"
+
+    def cases(self, generator: torch.Generator) -> list[Case]:
+        return []
+
+    def request(self, cases: Sequence[Case], *, stand_ins: str, exercises: Sequence[str]) -> dict[str, Any]:
+        """The variables, and the exercises an error that stopped the cell is traced back to."""
+        return {"names": list(self.variables), "exercises": list(exercises)}
 
 
 @dataclass(frozen=True, kw_only=True)
-class ScenarioSpec:
+class ScenarioSpec(_Called):
     """A function that works on objects (e.g. nodes of an expression graph) rather than on values.
 
     `driver` is a function of a module that is not secret (it runs in the student's
@@ -242,6 +262,12 @@ class ScenarioSpec:
     def __post_init__(self):
         if (self.oracle is None) == (self.properties is None):
             raise ValueError(f"{self.name}: a scenario has an oracle or properties, not both")
+
+    def request(self, cases: Sequence[Case], *, stand_ins: str, exercises: Sequence[str]) -> dict[str, Any]:
+        """The driver's whole module is sent as it is, with the cases' plain inputs."""
+        return {**super().request(cases, stand_ins=stand_ins, exercises=exercises),
+                "driver": inspect.getsource(inspect.getmodule(self.driver)), "entry": self.driver.__name__,
+                "given": list(self.given), "uses": list(self.uses)}
 
 
 Spec = FunctionSpec | SequenceSpec | StatisticalSpec | VariablesSpec | ScenarioSpec

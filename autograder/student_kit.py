@@ -21,12 +21,11 @@ import sys
 import textwrap
 from pathlib import Path
 
+from autograder.course import tp_module
+from autograder.package import student_files, tp_packages
+
 PACKAGE = Path(__file__).resolve().parent
 DISTRIBUTION = "autograder-checks"
-# the shared modules the checks of a TP import, and the self-check itself
-SHARED = ("__init__.py", "assignment.py", "checking.py", "codec.py", "data.py", "oracles.py", "probe.py",
-          "selfcheck.py", "specs.py", "training.py")
-TP_FILES = ("__init__.py", "checks.py", "given.py")  # of each `tpNN/` package: never `reference.py`
 
 PYPROJECT = f"""[build-system]
 requires = ["setuptools>=68"]
@@ -43,16 +42,13 @@ include = ["autograder*"]
 """
 
 
-def tp_packages(package: Path = PACKAGE) -> list[Path]:
-    """The TP packages (`tpNN/` with a `checks.py`) of `package`."""
-    return sorted(p for p in package.iterdir() if p.is_dir() and p.name.startswith("tp") and (p / "checks.py").exists())
-
-
 def files(package: Path = PACKAGE) -> list[Path]:
-    """The package files the kit holds, relative to `package`."""
-    chosen = [Path(name) for name in SHARED]
-    chosen += [tp.relative_to(package) / name for tp in tp_packages(package) for name in TP_FILES
-               if (tp / name).exists()]
+    """The package files the kit holds, relative to `package`: the self-check and every TP's checks, with what
+    they import (`autograder.package.student_files`); never a reference solution."""
+    chosen = student_files(package)
+    if any(p.name == "reference.py" for p in chosen):
+        raise SystemExit(f"the checks import a reference module ({[str(p) for p in chosen if p.name == 'reference.py']}): "
+                         "a check's oracle is torch, never the reference (see autograder/assignment.py)")
     return chosen
 
 
@@ -95,7 +91,7 @@ def leaks(folder: Path) -> list[str]:
     for tp in (p.name for p in tp_packages()):
         if not has_grader(tp):
             continue
-        assignment = importlib.import_module(f"autograder.{tp}.checks").ASSIGNMENT
+        assignment = importlib.import_module(tp_module(tp, "checks")).ASSIGNMENT
         for name in assignment.exercises:
             body = _body(getattr(assignment.reference, name))
             found += [f"{p}: the reference's {tp}.{name}" for p, text in texts.items() if body in text]

@@ -14,6 +14,8 @@ from typing import Any, Callable
 
 import torch
 
+from autograder.verdict import Remark, plain
+
 
 @dataclass(frozen=True, kw_only=True)
 class AccuracyGrade:
@@ -25,30 +27,32 @@ class AccuracyGrade:
     reported_name: str = "testAccuracy"
 
     def judge(self, *, accuracy_of: Callable[[], float], tensors: list[Any], reported: Any,
-              test_size: int) -> tuple[float, list[str]]:
+              test_size: int) -> tuple[float, list[Remark]]:
         """Score in [0, 1] and French messages, for parameters already checked to be plain tensors."""
         try:
             accuracy = accuracy_of()
         except Exception as error:  # noqa: BLE001 - parameters of the wrong shape, say
-            return 0.0, [f"impossible d'évaluer le réseau entraîné : {type(error).__name__}: {error}"]
+            return 0.0, [plain(f"impossible d'évaluer le réseau entraîné : {type(error).__name__}: {error}")]
         if math.isnan(accuracy) or not all(torch.isfinite(t).all() for t in tensors):
-            return 0.0, ["les paramètres contiennent des NaN ou des infinis : le pas d'apprentissage diverge ?"]
+            return 0.0, [plain("les paramètres contiennent des NaN ou des infinis : le pas d'apprentissage diverge ?")]
         score = min(1.0, max(0.0, (accuracy - self.chance) / (self.full_marks - self.chance)))
-        messages = [f"{self.word} de test du réseau entraîné : {accuracy:.1%} "
-                    f"(tous les points à partir de {self.full_marks:.0%}), recalculée à partir de ses paramètres."]
+        remarks = [Remark(text=f"{self.word} de test du réseau entraîné : {{exactitude}} (tous les points à partir de "
+                               f"{self.full_marks:.0%}), recalculée à partir de ses paramètres.",
+                          values={"exactitude": f"{accuracy:.1%}"})]
         if score < 1:
-            messages.append(self.too_low)
+            remarks.append(plain(self.too_low))
         if type(reported) not in (int, float) or not 0 <= reported <= 1:
             score *= 0.75
-            messages.append(self.fractions)
+            remarks.append(plain(self.fractions))
         elif abs(reported - accuracy) > 1.5 / test_size:
             score *= 0.75
-            messages.append(f"{self.reported_name} vaut {reported:.1%} mais le réseau final obtient {accuracy:.1%} : "
-                            "calculez-la avec les paramètres après la dernière mise à jour.")
-        return score, messages
+            remarks.append(Remark(text=f"{self.reported_name} vaut {{rapportée}} mais le réseau final obtient "
+                                       "{exactitude} : calculez-la avec les paramètres après la dernière mise à jour.",
+                                  values={"rapportée": f"{reported:.1%}", "exactitude": f"{accuracy:.1%}"}))
+        return score, remarks
 
     def judge_parameters(self, values: dict[str, Any], *, keys: tuple[str, ...], accuracy_of: Callable[[dict], float],
-                         test_size: int, unfinished: str, malformed: str, name: str = "params") -> tuple[float, list[str]]:
+                         test_size: int, unfinished: str, malformed: str, name: str = "params") -> tuple[float, list]:
         """For a training that leaves its parameters in `name`, a dict of plain tensors with these `keys`, and
         its accuracy: `unfinished` follows the names of the missing variables, `malformed` replaces the verdict
         when the parameters are not such a dict."""

@@ -14,7 +14,8 @@ jupyter_client starts kernels through a *kernel provisioner*; `WarmProvisioner`
 grading workers select it through the kernel spec of the same name
 (`Execute.kernel_name`); everything else in nbgrader's pipeline is unchanged.
 
-The zygote itself runs in a sandbox (`autograder.sandbox`) whose only writable
+The zygote (`autograder.zygote`, all of it that runs in the sandbox) runs in a sandbox
+(`autograder.sandbox`) whose only writable
 folder is its own; each kernel works in a copy of its submission made there, and
 before forking the next kernel the zygote kills every process left in its sandbox
 (`kill(-1)` reaches only its own PID namespace).
@@ -30,7 +31,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -44,74 +44,6 @@ from autograder.sandbox import (SINGLE_THREAD, SandboxProvisioner, bwrap_command
                                 kernel_environment, sandbox_uid)
 
 PROVISIONER_NAME = "autograder-warm"
-INLINE_BACKEND = "module://matplotlib_inline.backend_inline"  # ipykernel's default for matplotlib
-# Not the inline backend itself: imported here, before a kernel's shell exists, it would never
-# hook into the kernel's display (it does so when imported by a kernel, at its first figure).
-PRELOAD = ("numpy", "torch", "sklearn.datasets", "sklearn.model_selection", "sklearn.metrics",
-           "matplotlib.pyplot", "ipykernel.kernelapp", "ipykernel.ipkernel", "ipykernel.debugger",
-           "autograder.probe")
-
-
-# ------------------------------------------------------------------ zygote side
-
-
-def _run_kernel(request: dict[str, Any]) -> None:
-    """In the forked child: become the kernel that `python -m ipykernel_launcher ARGS` would be."""
-    import random
-    import runpy
-
-    os.setsid()
-    os.environ.clear()
-    os.environ.update(request["env"])
-    # ipykernel points matplotlib at the inline backend through this variable when it starts, but
-    # matplotlib, imported by the zygote, read its backend before: set it as a fresh import would.
-    os.environ.setdefault("MPLBACKEND", INLINE_BACKEND)
-    if "matplotlib" in sys.modules:
-        sys.modules["matplotlib"].rcParams["backend"] = os.environ["MPLBACKEND"]
-    os.chdir(request["cwd"])
-    devnull = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):  # the zygote's stdout is its pipe to the grader; stderr is the grader's
-        os.dup2(devnull, fd)
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    random.seed()
-    if "numpy" in sys.modules:
-        sys.modules["numpy"].random.seed()
-    sys.argv = ["ipykernel_launcher", *request["args"]]
-    sys.path[0] = request["cwd"]
-    runpy.run_module("ipykernel_launcher", run_name="__main__", alter_sys=True)
-
-
-def zygote_main(sandboxed: bool) -> None:
-    """Imports the heavy modules, then forks one kernel per request read on stdin."""
-    import importlib
-
-    out = sys.stdout
-    try:
-        for name in PRELOAD:
-            importlib.import_module(name)
-    except Exception as error:  # noqa: BLE001 - told to the grader, which cannot grade without it
-        out.write(f"{type(error).__name__}: {error}\n")
-        out.flush()
-        return
-    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the system
-    out.write("ready\n")
-    out.flush()
-    for line in sys.stdin:
-        request = json.loads(line)
-        if sandboxed:
-            with contextlib.suppress(ProcessLookupError):  # what the previous kernel left, in this PID namespace only
-                os.kill(-1, signal.SIGKILL)
-        pid = os.fork()
-        if pid == 0:
-            try:
-                _run_kernel(request)
-            finally:
-                os._exit(0)
-        out.write(json.dumps({"pid": pid}) + "\n")
-        out.flush()
-
-
 # ------------------------------------------------------------------ grader side
 
 
@@ -125,7 +57,7 @@ class Zygote:
         self.sandboxed = sandboxed
         self.folder = Path(tempfile.mkdtemp(prefix="autograder-zygote-"))
         self.uid = sandbox_uid() if sandboxed else None
-        command = [python, "-m", "autograder.warm", "--sandboxed" if sandboxed else "--unsafe"]
+        command = [python, "-m", "autograder.zygote", "--sandboxed" if sandboxed else "--unsafe"]
         env = {**os.environ, **SINGLE_THREAD, "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
         if sandboxed:
             if self.uid is not None:
@@ -285,5 +217,3 @@ class WarmProvisioner(SandboxProvisioner):
         return await super().send_signal(signum)
 
 
-if __name__ == "__main__":
-    zygote_main(sandboxed="--sandboxed" in sys.argv)

@@ -15,6 +15,7 @@ import pytest
 from nbclient import NotebookClient
 
 from autograder import course, gradebook
+from autograder.course import tp_module
 from autograder.grading import db_url
 from autograder.release import environment, given_of
 from autograder.submissions import solutions
@@ -43,7 +44,7 @@ def release_path(tp: str) -> Path:
 
 
 def assignment(tp: str):
-    return importlib.import_module(f"autograder.{tp}.checks").ASSIGNMENT
+    return importlib.import_module(tp_module(tp, "checks")).ASSIGNMENT
 
 
 def solution_sources(tp: str) -> dict[str, str]:

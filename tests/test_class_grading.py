@@ -11,10 +11,11 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
-from autograder import cli, report
+from autograder import cli
 from autograder.demo import hand_in, nbgrader, prepare_course
 from autograder.release import environment
 from autograder.grading import db_url
+from autograder.verdict import inline_code
 from autograder import gradebook as gb_reader
 from conftest import points_of_test_cells
 from tp09_catalogue import CORRECT, WRONG
@@ -152,7 +153,7 @@ def test_class_report_names_what_the_class_got_wrong(graded):
     for student, answers in CATALOGUE.items():
         name, source = next(iter(answers.items()))
         message = next(m for n, s, m in WRONG if s == source)
-        assert report.message_html(message) in page, message
+        assert inline_code(message) in page, message
     problems = re.search(r"Copies en difficulté.*?</table>", page, re.S).group(0)
     assert "<td>forever</td><td>temps dépassé</td><td>training</td>" in problems
     # where the kernel died, not each cell it left unrun

@@ -6,6 +6,7 @@ notebooks by hand, as `autograder grade` would leave them.
 
 import csv
 import importlib
+import json
 import re
 import shutil
 import sys
@@ -19,10 +20,11 @@ from nbgrader.api import Gradebook
 from sqlalchemy.exc import SAWarning
 
 import autograder
-from autograder import cli, demo, exports, gradebook, report
+from autograder import cli, demo, exports, gradebook, report, verdict
 from autograder.course import assignments, has_grader
 from autograder.grading import db_url
 from autograder.release import environment
+from autograder.verdict import Remark, Result
 from conftest import run_browser
 
 CELLS = {  # assignment: {grade cell: (cell type, points)}
@@ -38,19 +40,23 @@ SCORES = {  # student: {assignment: {grade cell: score}}; david handed nothing i
     "carla": {"tp01": {"test_sigmoide": 1, "test_retropropagation": 0, "question": 0.5}},
     "david": {},
 }
-# verdict lines of the cells that lost points, as the grader prints them: the same mistake on different cases
+# the remarks of the cells that lost points, as the grader leaves them: the same mistake on different cases
+WRONG = "`{output}` incorrect{case} : valeurs fausses (écart max {écart})."
 VERDICTS = {
-    ("bruno", "tp01", "test_retropropagation"): ["le gradient de `w` est transposé (essai : float64, lot 7, 4→2).",
-                                                 # the same mistake on two outputs, measured differently
-                                                 "`dl_dw1` incorrect (essai : float64, lot 7, 4→2) : valeurs fausses "
-                                                 "(écart max 0.31).",
-                                                 "`dl_db1` incorrect (essai : float64, lot 7, 4→2) : valeurs fausses "
-                                                 "(écart max 0.052)."],
-    ("carla", "tp01", "test_retropropagation"): ["le gradient de `w` est transposé (essai : float32, lot 1, 5→3).",
-                                                 "écart relatif 0.4213 sur `b`.",
-                                                 "`dl_dw2` incorrect (essai : float32, lot 1, 5→3) : valeurs fausses "
-                                                 "(écart max 1.7). (de même pour `dl_db2`)"],
-    ("bruno", "tp02", "test_convolution"): ["`F.conv2d` est refusé : écrivez la convolution à la main."],
+    ("bruno", "tp01", "test_retropropagation"): [
+        Remark(text="le gradient de `w` est transposé.", case="float64, lot 7, 4→2"),
+        # the same mistake on two outputs, measured differently
+        Remark(text=WRONG, output="dl_dw1", case="float64, lot 7, 4→2", values={"écart": "0.31"}),
+        Remark(text=WRONG, output="dl_db1", case="float64, lot 7, 4→2", values={"écart": "0.052"})],
+    ("carla", "tp01", "test_retropropagation"): [
+        Remark(text="le gradient de `w` est transposé.", case="float32, lot 1, 5→3"),
+        Remark(text="écart relatif {écart} sur `b`.", values={"écart": "0.4213"}),
+        Remark(text=WRONG, output="dl_dw2", case="float32, lot 1, 5→3", values={"écart": "1.7"}),
+        Remark(text=WRONG, output="dl_db2", case="float32, lot 1, 5→3", values={"écart": "1.7"})],
+    ("bruno", "tp02", "test_convolution"): [
+        Remark(text="`F.conv2d` est refusé : écrivez la convolution à la main."),
+        Remark(text="erreur à l'exécution{case} : RuntimeError: mat1 and mat2 shapes cannot be multiplied",
+               case="float64, (4, 3) @ (3, 5)")],  # a case whose label holds parentheses and an `@`
 }
 TOO_LONG = ("carla", "tp01", "test_retropropagation")  # also printed too much
 
@@ -63,9 +69,9 @@ def autograded_notebook(student, assignment):
             cells.append(new_markdown_cell("réponse", metadata=meta))
             continue
         score = SCORES[student][assignment][name]
-        text = f"{name} : {score:g} / {points:g} point(s)\n" + "".join(
-            f"   - {m}\n" for m in VERDICTS.get((student, assignment, name), []))
-        outputs = [new_output("stream", name="stdout", text=text)]
+        result = Result(function=name, points=score, possible=points,
+                        remarks=tuple(VERDICTS.get((student, assignment, name), [])))
+        outputs = [new_output("display_data", data={verdict.MIME: result.to_json(), "text/plain": result.report()})]
         if (student, assignment, name) == TOO_LONG:
             outputs.append(new_output("error", ename="SortieTropLongue", evalue="coupée", traceback=[]))
         cells.append(new_code_cell(f"grade({name!r})", metadata=meta, outputs=outputs))
@@ -203,11 +209,25 @@ def test_course_moodle_csv_identifies_students_as_the_per_tp_export_does(course)
 # ------------------------------------------------------------------ reports
 
 
-def test_general_drops_the_case_and_measured_values_only():
-    assert report._general("le gradient de `w` est transposé (essai : float32, lot 1, 5→3).") == \
-        "le gradient de `w` est transposé."
-    assert report._general("écart relatif 0.4213 (12%) sur `b` (renvoyé par la fonction)") == \
-        "écart relatif … (…) sur `b` (renvoyé par la fonction)"
+def test_a_remark_reads_with_its_case_and_values_for_the_student_and_without_them_for_the_class():
+    remark = VERDICTS[("bruno", "tp01", "test_retropropagation")][1]
+    assert remark.for_student(["dl_db1"]) == ("`dl_dw1` incorrect (essai : float64, lot 7, 4→2) : valeurs fausses "
+                                              "(écart max 0.31). (de même pour `dl_db1`)")
+    assert verdict.class_text(remark, ["dl_dw1"], None) == "`dl_dw1` incorrect : valeurs fausses (écart max …)."
+    assert verdict.class_text(remark, ["dl_dw1"], {"écart": "0.31"}) == \
+        "`dl_dw1` incorrect : valeurs fausses (écart max 0.31)."
+    weird = Remark(text="`{output}` vaut {x} : {inconnu} reste tel quel, {case}", output="a", values={"x": "1"})
+    assert weird.for_student() == "`a` vaut 1 : {inconnu} reste tel quel, "
+
+
+def test_a_verdict_travels_as_data_and_back():
+    result = Result(function="f", points=0.67, possible=2, remarks=tuple(VERDICTS[("carla", "tp01", "test_retropropagation")]))
+    assert Result.from_json(json.loads(json.dumps(result.to_json()))) == result
+    assert result.messages[-1].endswith("(écart max 1.7). (de même pour `dl_db2`)") and len(result.messages) == 3
+    for malformed in (None, {}, {"function": "f", "points": "x", "possible": 1, "remarks": []},
+                      {"function": "f", "points": 1, "possible": 1, "remarks": [{"output": "a"}]}):
+        with pytest.raises(ValueError):
+            Result.from_json(malformed)
 
 
 def test_course_report_shows_each_tp_its_hardest_function_and_the_grades(course):
@@ -243,7 +263,7 @@ def test_a_class_report_with_many_functions_fits_a_narrow_window_in_chromium(tmp
     names = [f"test_{n}_backward" for n in ("cross_entropy", "matmul", "unbroadcast", "relu", "sum", "mul", "add")]
     names += ["test_topological_order", "test_backward", "test_training", "test_log_softmax", "test_he_init"]
     outcomes = [report.StudentOutcome(student, 10.0, {n: report.CellOutcome(1.0, 2.0, [
-        f"`dl_{n}` incorrect : valeurs fausses (écart max 0.5)."]) for n in names}) for student in ("ana", "bob")]
+        Remark(text=WRONG, output=f"dl_{n}", values={"écart": "0.5"})]) for n in names}) for student in ("ana", "bob")]
     page = tmp_path / "rapport.html"
     page.write_text(report.render("tp99", outcomes).replace("</body>", MEASURE_WIDTH + "</body>"), encoding="utf-8")
     dom = run_browser(["--dump-dom", "--window-size=700,900", page.as_uri()], tmp_path).stdout
@@ -262,6 +282,12 @@ def test_class_report_gives_a_mistake_made_on_several_outputs_one_line(course):
     assert mistakes.count("incorrect") == 1
     # names an output, not first; one copy made it: its value is shown
     assert "<li>écart relatif 0.4213 sur <code>b</code>. <b>(1)</b></li>" in mistakes
+
+
+def test_class_report_shows_an_error_whole_whatever_the_case_it_was_seen_on(course):
+    page = report.write_report(course, db_url(course), "tp02", {}, course / "rapport-tp02.html").read_text("utf-8")
+    assert ("<li>erreur à l&#x27;exécution : RuntimeError: mat1 and mat2 shapes cannot be multiplied <b>(1)</b></li>"
+            in page), page
 
 
 def _cell(source, outputs, grade_id=None, solution=False, test=False):

@@ -4,7 +4,7 @@
   environment of another checkout: the grader imports the course's copy, the kernel found none.
   Now the kernel gets the grader's own modules wherever they come from: both commands grade it.
 * A kernel that cannot import what the hidden checks need (here: a course copy whose probe
-  imports a module the sandbox does not give kernels), or a kernel spec whose interpreter is
+  imports a module the kernel's environment lacks), or a kernel spec whose interpreter is
   gone (a checkout that reached the environment through a symlink, then deleted): before any
   copy is touched, grading refuses with the cause and the fix, and records no grade.
 """
@@ -77,8 +77,8 @@ def test_a_course_holding_its_own_copy_of_the_package_is_graded_by_both_commands
 
 
 def test_a_kernel_that_cannot_import_the_probe_stops_both_commands_before_any_grade(tmp_path):
-    course = course_with_its_own_package(tmp_path, probe_imports="autograder.course")
-    missing = "No module named 'autograder.course'"
+    course = course_with_its_own_package(tmp_path, probe_imports="module_absent_du_noyau")
+    missing = "No module named 'module_absent_du_noyau'"
     assert_refused_without_a_grade(course, plain_nbgrader(course), "autograder-sandbox", missing, "KERNEL_MODULES")
     assert_refused_without_a_grade(course, autograder_grade(course), "autograder-warm", missing, "KERNEL_MODULES")
 

@@ -7,8 +7,8 @@ import types
 import pytest
 import torch
 
-from autograder import checking, codec, probe
-from autograder.assignment import Assignment
+from autograder import codec, compare, facts, judge, probe
+from autograder.assignment import Assignment, request
 from autograder.codec import Seed
 from autograder.specs import (Case, Forbidden, FunctionSpec, Mistake, Policy, ScenarioSpec, SequenceSpec,
                               StatisticalSpec, VariablesSpec)
@@ -17,8 +17,8 @@ from conftest import TPS, assignment
 
 def check(spec, namespace, seed=0, stand_ins=""):
     cases = spec.cases(torch.Generator().manual_seed(seed))
-    facts = probe.observe(checking.request(spec, cases, stand_ins), namespace)
-    return checking.judge(spec, checking.observation(spec, cases, facts))
+    facts = probe.observe(request(spec, cases, stand_ins), namespace)
+    return judge.judge(spec, cases, facts)
 
 
 def define(source, **extra):
@@ -165,6 +165,42 @@ def test_autograd_may_be_allowed_by_a_spec():
     assert refused.points == 0 and "autograd refusé" in refused.report()
 
 
+def _softmax_backward_spec():
+    """dl_s from dl_p and p = softmax(s), with autograd forbidden (the default policy)."""
+    def cases(g):
+        return [Case(label="float64", inputs={"dl_p": torch.randn(3, 4, generator=g, dtype=torch.float64),
+                                              "p": torch.softmax(torch.randn(3, 4, generator=g, dtype=torch.float64), 1)})]
+    return FunctionSpec(name="softmax_backward", points=1, arguments=("dl_p", "p"), outputs=("dl_s",), cases=cases,
+                        oracle=lambda a: (a["p"] * (a["dl_p"] - (a["dl_p"] * a["p"]).sum(1, keepdim=True)),),
+                        policy=Policy(autograd_message="autograd refusé"))
+
+
+@pytest.mark.parametrize("call", ["torch._softmax_backward_data(dl_p, p, 1, p.dtype)",
+                                  "torch.ops.aten._softmax_backward_data(dl_p, p, 1, p.dtype)",
+                                  "torch.ops.aten._softmax_backward_data.default(dl_p, p, 1, p.dtype)"])
+def test_a_backward_kernel_called_under_any_name_is_autograd(call):
+    spec = _softmax_backward_spec()
+    by_hand = "def softmax_backward(dl_p, p):\n    return p * (dl_p - (dl_p * p).sum(1, keepdim=True))"
+    assert check(spec, define(by_hand)).passed
+    refused = check(spec, define(f"def softmax_backward(dl_p, p):\n    return {call}"))
+    assert refused.points == 0 and refused.messages == ["autograd refusé"], refused.report()
+
+
+def _backward_kernels() -> list[str]:
+    """Every backward kernel torch exposes to Python: aten's operators and overloads, torch's functions."""
+    aten = [n.removeprefix("aten::") for n in torch._C._dispatch_get_all_op_names() if n.startswith("aten::")]
+    names = {n.split(".")[0] for n in aten} | set(aten) | set(dir(torch)) | set(dir(torch._C._VariableFunctions))
+    return sorted(n for n in names if "backward" in n)
+
+
+def test_every_backward_kernel_torch_exposes_counts_as_autograd():
+    kernels = _backward_kernels()
+    assert len(kernels) > 150 and "_softmax_backward_data" in kernels
+    trace = {"requires_grad": False}
+    missed = [n for n in kernels if not facts.uses_autograd(trace, set(), {n}) and not facts.uses_autograd(trace, {n}, set())]
+    assert not missed, missed
+
+
 # ---------------------------------------------------------------- kinds
 
 
@@ -245,7 +281,7 @@ def test_forged_scenario_facts_give_no_point():
     spec = _scenario(oracle=lambda a: (len(a["valeurs"]),))
     graded = Assignment(reference=types.ModuleType("no_reference_needed"), specs=[spec])
     cases = graded.cases("longueur", 0)
-    facts = probe.observe(checking.request(spec, cases), define(LENGTH + "\n" + DOUBLER))
+    facts = probe.observe(request(spec, cases), define(LENGTH + "\n" + DOUBLER))
     assert graded.judge_facts("longueur", 0, facts).passed
     for forged in (None, {}, {**facts, "calls": facts["calls"][:1]}, {**facts, "calls": ["ok"] * 3},
                    {**facts, "calls": [{**c, "output": {"class": "builtins.object"}} for c in facts["calls"]]},
@@ -257,22 +293,22 @@ def test_variables_are_judged_by_the_tp_from_what_the_kernel_left():
     spec = VariablesSpec(name="training", label="entraînement", points=2, variables=("params", "accuracy"),
                          judge=lambda v: (1.0, ["ok"]) if isinstance(v["params"], dict) and v["accuracy"] == 0.5
                          else (0.0, ["non"]))
-    ok = probe.observe(checking.request(spec, []), {"params": {"w": torch.ones(2)}, "accuracy": 0.5})
-    assert checking.judge_variables(spec, ok).points == 2
-    assert checking.judge_variables(spec, probe.observe(checking.request(spec, []), {})).points == 0
+    ok = probe.observe(request(spec, []), {"params": {"w": torch.ones(2)}, "accuracy": 0.5})
+    assert judge.judge(spec, [], ok).points == 2
+    assert judge.judge(spec, [], probe.observe(request(spec, []), {})).points == 0
 
 
 # ---------------------------------------------------------------- float32 without false rejections
 
 
 def _reference_outputs(spec, fn, case):
-    inputs = checking._copy(case.inputs)
+    inputs = compare.copy(case.inputs)
     if isinstance(spec, SequenceSpec):
         state = {k: inputs[k] for k in spec.state}
         trajectory = []
         for step in inputs["steps"]:
             fn(*({**state, **step}[name] for name in spec.arguments))
-            trajectory.append(checking._copy(state[spec.compared[0]]))
+            trajectory.append(compare.copy(state[spec.compared[0]]))
         return (trajectory,)
     out = fn(*(inputs[name] for name in spec.arguments))
     return out if len(spec.outputs) > 1 else (out,)
@@ -282,11 +318,11 @@ def _float32_rejections(spec, fn, seeds):
     cases = [c for seed in seeds for c in spec.cases(torch.Generator().manual_seed(seed)) if c.dtype == torch.float32]
     rejected = 0
     for case in cases:
-        expected, own = checking._oracle(spec, case)
+        expected, own = judge._oracle(spec, case)
         got = _reference_outputs(spec, fn, case)
-        for unit in checking.units(spec, expected):
-            o = checking.unit_value(spec, own, unit) if own else None
-            if not checking.close(checking.unit_value(spec, got, unit), checking.unit_value(spec, expected, unit),
+        for unit in compare.units(spec, expected):
+            o = compare.unit_value(spec, own, unit) if own else None
+            if not compare.close(compare.unit_value(spec, got, unit), compare.unit_value(spec, expected, unit),
                                   case.dtype, spec.tolerance, o):
                 rejected += 1
     return len(cases), rejected
@@ -372,7 +408,7 @@ HINTS = {"backward_step": (("shapes cannot be multiplied", "produit impossible :
 def test_a_training_stopped_inside_an_exercise_names_it_with_its_hint():
     facts = {"variables": {}, "error": {"error": "RuntimeError: mat1 and mat2 shapes cannot be multiplied (4x3 and 5x7)",
                                         "function": "backward_step"}}
-    result = checking.judge_variables(STOPPED, facts, HINTS)
+    result = judge.judge(STOPPED, [], facts, HINTS)
     assert result.points == 0 and len(result.messages) == 1
     assert "erreur dans votre fonction `backward_step` : RuntimeError: mat1" in result.messages[0]
     assert "produit impossible : vérifiez les transpositions ;" in result.messages[0]
@@ -380,9 +416,62 @@ def test_a_training_stopped_inside_an_exercise_names_it_with_its_hint():
 
 def test_a_reported_error_names_no_function_it_does_not_know_and_never_replaces_present_variables():
     facts = {"variables": {}, "error": {"error": "NameError: name 'x' is not defined", "function": "os.system"}}
-    message = checking.judge_variables(STOPPED, facts, HINTS).messages[0]
+    message = judge.judge(STOPPED, [], facts, HINTS).messages[0]
     assert "os.system" not in message and "NameError" in message and "relancez toutes les cellules" in message
     present = {"variables": {"w": codec.encode(torch.ones(2)), "testAccuracy": codec.encode(0.9)},
                "error": {"error": "RuntimeError: x", "function": "backward_step"}}
-    assert checking.judge_variables(STOPPED, present, HINTS).points == 3
-    assert checking.judge_variables(STOPPED, {"variables": {}, "error": ["forged"]}, HINTS).points == 3
+    assert judge.judge(STOPPED, [], present, HINTS).points == 3
+    assert judge.judge(STOPPED, [], {"variables": {}, "error": ["forged"]}, HINTS).points == 3
+
+
+# ---------------------------------------------------------------- a new kind of check
+
+TOY_KIND = '''
+from dataclasses import dataclass
+
+from autograder.verdict import Remark, Result
+
+
+@dataclass(frozen=True, kw_only=True)
+class SloganSpec:
+    """A kind of check of its own: the notebook's function returns a sentence of `words` words."""
+
+    name: str
+    points: float
+    words: int
+    kind = "slogan"
+
+    def cases(self, generator):
+        return []
+
+    def request(self, cases, *, stand_ins, exercises):
+        return {"function": self.name}
+
+
+def observe(request, namespace):
+    function = namespace.get(request["function"])
+    return {"said": str(function()) if callable(function) else None}
+
+
+def judge(spec, cases, facts, hints):
+    said = facts.get("said") if isinstance(facts, dict) else None
+    if not isinstance(said, str):
+        raise ValueError("nothing said")
+    right = len(said.split()) == spec.words
+    return Result(function=spec.name, points=spec.points * right, possible=spec.points, complete=right,
+                  remarks=(Remark(text="{mots} mots.", values={"mots": str(len(said.split()))}),))
+'''
+
+
+def test_a_new_kind_is_a_spec_class_an_observer_and_a_judge(tmp_path, monkeypatch):
+    (tmp_path / "toy_kind.py").write_text(TOY_KIND)
+    (tmp_path / "toy_reference.py").write_text("def devise():\n    return 'liberté égalité fraternité'\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    toy = __import__("toy_kind")
+    monkeypatch.setitem(probe.OBSERVERS, "slogan", toy.observe)
+    monkeypatch.setitem(judge.JUDGES, "slogan", toy.judge)
+    graded = Assignment(reference="toy_reference", specs=[toy.SloganSpec(name="devise", points=2, words=3)])
+    assert graded.check("devise", define("def devise():\n    return 'un deux trois'")).passed
+    wrong = graded.check("devise", define("def devise():\n    return 'un deux'"))
+    assert wrong.points == 0 and wrong.messages == ["2 mots."]
+    assert graded.check("devise", {}).points == 0 and "illisible" in graded.check("devise", {}).report()

@@ -68,11 +68,11 @@ def test_the_verdict_comes_from_facts_with_the_right_nonce_only():
     good = judged(nbformat.from_dict(cell), [display])
     assert good.source == HIDDEN and good.outputs[-1].data["text/plain"] == "1.0"
     stale = judged(nbformat.from_dict(cell), [new_output("display_data", data={MIME: {**facts, "nonce": "0" * 32}})])
-    assert stale.outputs[-1].data["text/plain"] == "0.0" and "n'ont rien renvoyé" in stale.outputs[0].text
+    assert stale.outputs[-1].data["text/plain"] == "0.0" and "n'ont rien renvoyé" in stale.outputs[0].data["text/plain"]
 
 
 def test_a_cell_that_stopped_keeps_its_error_and_scores_zero():
     cell = planted(grade_cell()).cells[0]
     stopped = judged(cell, [new_output("error", ename="CellTimeoutError", evalue="", traceback=[])])
-    assert [o.output_type for o in stopped.outputs] == ["stream", "error", "execute_result"]
-    assert "CellTimeoutError" in stopped.outputs[0].text and stopped.outputs[-1].data["text/plain"] == "0.0"
+    assert [o.output_type for o in stopped.outputs] == ["display_data", "error", "execute_result"]
+    assert "CellTimeoutError" in stopped.outputs[0].data["text/plain"] and stopped.outputs[-1].data["text/plain"] == "0.0"

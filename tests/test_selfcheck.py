@@ -13,7 +13,8 @@ import nbformat
 import pytest
 
 from autograder import selfcheck, student_kit
-from autograder.specs import Result, VariablesSpec
+from autograder.specs import VariablesSpec
+from autograder.verdict import Result, plain
 from autograder.release import shared_cells
 from autograder.submissions import fill, solutions
 from conftest import (REPO, TPS, assignment, release_path, run_notebook, source_path, student_namespace,
@@ -56,7 +57,7 @@ def test_a_function_whose_helper_fails_is_told_to_fix_the_helper_first(tp):
 
 
 def test_a_failing_check_is_a_few_french_lines_and_no_traceback():
-    result = Result(function="backward_pass", points=0.0, possible=3, messages=[f"problème {i}" for i in range(9)])
+    result = Result(function="backward_pass", points=0.0, possible=3, remarks=tuple(plain(f"problème {i}") for i in range(9)))
     lines = selfcheck.short_report(result)
     assert len(lines) == selfcheck.MAX_LINES and lines[0].startswith("❌ backward_pass")
     assert "6 autre(s) remarque(s)" in lines[-1]

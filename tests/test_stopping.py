@@ -81,7 +81,7 @@ def stop_while_grading(course: Path, scratch: Path, signum: int) -> tuple[subpro
             assert parent.poll() is None and time.monotonic() < deadline, parent.communicate()
             time.sleep(0.2)
         running = descendants(parent.pid, scratch)
-        assert sum("autograder.warm" in cmd for cmd in running.values()) >= 3  # two zygotes, a kernel at least
+        assert sum("autograder.zygote" in cmd for cmd in running.values()) >= 3  # two zygotes, a kernel at least
         os.kill(parent.pid, signum)
         out, err = parent.communicate(timeout=30)  # within seconds: a copy takes longer than that
     finally:

@@ -13,18 +13,12 @@ import torch.nn.functional as F
 
 from autograder.assignment import Assignment
 from autograder.data import digits_test_set
-from autograder.oracles import gradients, randn
+from autograder.toolkit import by_hand, gradients, randn
 from autograder.training import AccuracyGrade
-from autograder.specs import Case, FunctionSpec, Mistake, Policy, VariablesSpec
+from autograder.specs import Case, FunctionSpec, Mistake, VariablesSpec
 
 # TP 9 asks for vectorised code without autograd in every exercise.
-POLICY = Policy(
-    autograd="forbidden",
-    autograd_message=("la fonction utilise autograd (backward, torch.autograd.grad, requires_grad…) : "
-                      "le but du TP est de calculer les gradients à la main, aucun point n'est attribué."),
-    loops="penalised", loop_penalty=0.25,
-    loop_message="boucle Python détectée : le TP demande des opérations vectorisées",
-)
+POLICY = by_hand(loop_message="boucle Python détectée : le TP demande des opérations vectorisées")
 
 # ------------------------------------------------------------------ inputs
 
@@ -260,11 +254,12 @@ BACKWARD_PASS = FunctionSpec(
     oracle=_backward_pass_oracle,
     accumulates=_BP_NAMES,
     mistakes=(
-        *(Mistake(output=i, message=f"`{n}` n'est pas modifié : `{n} = {n} + …` crée un nouveau tenseur local ; "
-                     f"accumulez en place avec `{n} += …` ou `{n}.add_(…)`.", predict=lambda a, e, i=i: torch.zeros_like(e[i]))
-          for i, n in enumerate(_BP_NAMES)),
-        *(Mistake(output=i, message=f"`{n}` est écrasé au lieu d'être accumulé : ajoutez le gradient à sa valeur (`+=`), "
-                     f"ne la remplacez pas.", predict=lambda a, e, i=i, n=n: e[i] - a[n])
+        *(Mistake(output=i, message="`{output}` n'est pas modifié : `{output} = {output} + …` crée un nouveau tenseur "
+                                    "local ; accumulez en place avec `{output} += …` ou `{output}.add_(…)`.",
+                  predict=lambda a, e, i=i: torch.zeros_like(e[i]))
+          for i in range(len(_BP_NAMES))),
+        *(Mistake(output=i, message="`{output}` est écrasé au lieu d'être accumulé : ajoutez le gradient à sa valeur "
+                                    "(`+=`), ne la remplacez pas.", predict=lambda a, e, i=i, n=n: e[i] - a[n])
           for i, n in enumerate(_BP_NAMES)),
         Mistake(output=None, message="signe inversé : vérifiez l'ordre des arguments de dloss(v=x2, t=t).", predict=lambda a, e: tuple(-g for g in e)),
         Mistake(output=None, message="backward_step reçoit s (avant l'activation), pas x = σ(s).",

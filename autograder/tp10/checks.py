@@ -17,31 +17,24 @@ import torch.nn.functional as F
 from autograder.assignment import Assignment
 from autograder.codec import Foreign, Seed
 from autograder.data import digits_test_set
-from autograder.oracles import gradients, randn
+from autograder.toolkit import by_hand, forbidden, gradients, one_hot, randn, softmax
 from autograder.training import AccuracyGrade
-from autograder.specs import (Case, Forbidden, FunctionSpec, Mistake, Policy, SequenceSpec, StatisticalSpec,
-                              VariablesSpec)
+from autograder.verdict import Remark
+from autograder.specs import Case, FunctionSpec, Mistake, SequenceSpec, StatisticalSpec, VariablesSpec
 
-VECTORISED = Policy(
-    autograd="forbidden",
-    autograd_message=("la fonction utilise autograd (backward, torch.autograd.grad, requires_grad…) : "
-                      "le but du TP est de calculer les gradients à la main, aucun point n'est attribué."),
-    loops="penalised", loop_penalty=0.25,
-    loop_message="boucle Python détectée : le TP demande des opérations vectorisées sur tout le lot",
-)
+VECTORISED = by_hand(loop_message="boucle Python détectée : le TP demande des opérations vectorisées sur tout le lot")
 # a loop over the four parameters or the two layers is fine: the batch dimension is what must be vectorised,
 # and the bytecode cannot tell one loop from the other
 LOOPS_ALLOWED = replace(VECTORISED, loops="allowed")
 SOFTMAX_DONE_BY_TORCH = tuple(
-    Forbidden(pattern=f"op:{op}", message=f"`{call}` fait le travail de l'exercice : il est interdit ici, "
-                                          "écrivez le calcul vous-même (torch.exp, torch.log, torch.logsumexp… "
-                                          "sont permis). Aucun point n'est attribué.")
-    for op, call in (("softmax", "torch.softmax"), ("_softmax", "torch._softmax"),
+    rule for op, call in (("softmax", "torch.softmax"), ("_softmax", "torch._softmax"),
                      ("special_softmax", "torch.special.softmax"), ("softmin", "F.softmin"),
                      ("log_softmax", "torch.log_softmax"), ("_log_softmax", "torch._log_softmax"),
                      ("special_log_softmax", "torch.special.log_softmax"), ("cross_entropy", "F.cross_entropy"),
                      ("cross_entropy_loss", "torch's cross_entropy_loss"), ("nll_loss", "F.nll_loss"),
-                     ("nll_loss_nd", "F.nll_loss"), ("nll_loss2d", "F.nll_loss")))
+                     ("nll_loss_nd", "F.nll_loss"), ("nll_loss2d", "F.nll_loss"))
+    for rule in forbidden(f"`{call}`", "écrivez le calcul vous-même (torch.exp, torch.log, torch.logsumexp… sont permis)",
+                          f"op:{op}"))
 SOFTMAX_POLICY = replace(VECTORISED, forbidden=SOFTMAX_DONE_BY_TORCH)
 
 SHAPE_HINT = ("shapes cannot be multiplied",
@@ -107,14 +100,6 @@ def _forward(p: dict, x: torch.Tensor) -> tuple:
     return s1, x1, F.linear(x1, p["w2"], p["b2"])
 
 
-def _softmax(s: torch.Tensor) -> torch.Tensor:
-    return torch.softmax(s, dim=1)
-
-
-def _one_hot(y: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    return F.one_hot(y, like.shape[1]).to(like.dtype)
-
-
 def _backward_pass_oracle(a: dict) -> tuple:
     names = ("w1", "b1", "w2", "b2")
 
@@ -132,11 +117,9 @@ def _naive_log_softmax(s: torch.Tensor) -> torch.Tensor:
 RELU = FunctionSpec(
     name="relu", points=1, arguments=("x",), outputs=("relu(x)",), cases=_elementwise_cases,
     oracle=lambda a: (torch.relu(a["x"]),), error_hints=COMMON_HINTS,
-    policy=replace(VECTORISED, forbidden=tuple(
-        Forbidden(pattern=f"op:{op}", message="`torch.relu` (ou F.relu, torch.threshold) fait le travail de l'exercice : "
-                                              "il est interdit ici, écrivez max(x, 0) vous-même (x.clamp(min=0), "
-                                              "torch.where… sont permis). Aucun point n'est attribué.")
-        for op in ("relu", "relu_", "threshold", "threshold_"))),
+    policy=replace(VECTORISED, forbidden=forbidden(
+        "`torch.relu` (ou F.relu, torch.threshold)", "écrivez max(x, 0) vous-même (x.clamp(min=0), torch.where… sont permis)",
+        "op:relu", "op:relu_", "op:threshold", "op:threshold_")),
     mistakes=(
         Mistake(output=0, message="torch.max(x, 0) cherche le maximum le long de la dimension 0 (il renvoie valeurs "
                                   "et indices) : pour max(x, 0) terme à terme, écrivez x.clamp(min=0) ou "
@@ -171,10 +154,10 @@ LOG_SOFTMAX = FunctionSpec(
                 predict=lambda a, e: _naive_log_softmax(a["s"])),
         Mistake(output=0, message="log(softmax(s)) donne −inf quand une probabilité est trop petite pour un flottant : "
                                   "calculez (s − m) − log Σ exp(s − m) directement, sans passer par softmax.",
-                predict=lambda a, e: torch.log(_softmax(a["s"]))),
+                predict=lambda a, e: torch.log(softmax(a["s"]))),
         Mistake(output=0, message="la normalisation porte sur chaque ligne (dim=1, les classes d'un exemple), "
                                   "pas sur les colonnes (dim=0).", predict=lambda a, e: torch.log_softmax(a["s"], dim=0)),
-        Mistake(output=0, message="c'est softmax(s) : il manque le logarithme.", predict=lambda a, e: _softmax(a["s"])),
+        Mistake(output=0, message="c'est softmax(s) : il manque le logarithme.", predict=lambda a, e: softmax(a["s"])),
         Mistake(output=0, message="il manque le terme − log Σ exp(s − m) : log_softmax(s) = (s − m) − log Σ exp(s − m).",
                 predict=lambda a, e: a["s"] - a["s"].max(1, keepdim=True).values),
         Mistake(output=0, message="le maximum retiré doit l'être dans le log-sum-exp aussi : "
@@ -212,9 +195,9 @@ DCROSS_ENTROPY = FunctionSpec(
         Mistake(output=0, message="le gradient n'est pas divisé par la taille du lot N : la loss est une moyenne.",
                 predict=lambda a, e: e[0] * a["s"].shape[0]),
         Mistake(output=0, message="il manque le −1 sur la classe correcte : le gradient est (softmax(s) − onehot(y)) / N.",
-                predict=lambda a, e: _softmax(a["s"]) / a["s"].shape[0]),
+                predict=lambda a, e: softmax(a["s"]) / a["s"].shape[0]),
         Mistake(output=0, message="le one-hot doit être celui de la vraie classe y, pas de la classe prédite (argmax).",
-                predict=lambda a, e: (_softmax(a["s"]) - _one_hot(a["s"].argmax(1), a["s"])) / a["s"].shape[0]),
+                predict=lambda a, e: (softmax(a["s"]) - one_hot(a["s"].argmax(1), a["s"])) / a["s"].shape[0]),
         Mistake(output=0, message="signe inversé : le gradient est (softmax(s) − onehot(y)) / N.",
                 predict=lambda a, e: -e[0]),
     ),
@@ -251,7 +234,7 @@ def _he_properties(a: dict, w: Any) -> list[str]:
     if not math.isfinite(var):
         return ["les poids contiennent des NaN ou des infinis."]
     if abs(mean) > Z_MOMENTS * math.sqrt(variance / n):
-        return [f"les poids doivent être centrés : moyenne {mean:.3g} au lieu de 0."]
+        return [Remark(text="les poids doivent être centrés : moyenne {moyenne} au lieu de 0.", values={"moyenne": f"{mean:.3g}"})]
     if not _near(var, variance, n):
         for target, message in (
                 (variance ** 2, "2/nbIn est la variance, pas l'écart-type : multipliez par √(2/nbIn)."),
@@ -262,7 +245,8 @@ def _he_properties(a: dict, w: Any) -> list[str]:
                 (2 / (nb_in + nb_out), "c'est l'initialisation de Glorot, 2/(nbIn + nbOut) : He utilise 2/nbIn.")):
             if _near(var, target, n):
                 return [message]
-        return [f"variance des poids {var:.3g} au lieu de 2/nbIn = {variance:.3g}."]
+        return [Remark(text="variance des poids {variance} au lieu de 2/nbIn = {attendue}.",
+                       values={"variance": f"{var:.3g}", "attendue": f"{variance:.3g}"})]
     kurtosis = (((w - mean) ** 4).mean() / ((w - mean) ** 2).mean() ** 2).item() - 3
     if abs(kurtosis) > Z_KURTOSIS * math.sqrt(24 / n):
         return ["les poids ont la bonne variance mais ne suivent pas une loi normale (loi uniforme ?) : "
@@ -275,10 +259,8 @@ HE_INIT = StatisticalSpec(
     properties=_he_properties,
     # per output: mean and variance beyond Z_MOMENTS, excess kurtosis beyond Z_KURTOSIS (normal approximations)
     false_rejection=len(HE_SHAPES) * (2 * _two_sided(Z_MOMENTS) + _two_sided(Z_KURTOSIS)),
-    policy=replace(VECTORISED, forbidden=(Forbidden(
-        pattern="module:torch.nn.init", message="torch.nn.init fait le travail de l'exercice : il est interdit ici, "
-                                                "tirez les poids avec torch.randn(…, generator=generator). "
-                                                "Aucun point n'est attribué."),)),
+    policy=replace(VECTORISED, forbidden=forbidden(
+        "torch.nn.init", "tirez les poids avec torch.randn(…, generator=generator)", "module:torch.nn.init")),
 )
 
 # ------------------------------------------------------------------ network
@@ -317,7 +299,7 @@ BACKWARD_PASS = FunctionSpec(
 
 
 def _backward_without_relu(a: dict) -> dict:
-    dl_s2 = (_softmax(a["s2"]) - _one_hot(a["y"], a["s2"])) / a["s2"].shape[0]
+    dl_s2 = (softmax(a["s2"]) - one_hot(a["y"], a["s2"])) / a["s2"].shape[0]
     dl_s1 = dl_s2 @ a["params"]["w2"]
     return {"w1": dl_s1.T @ a["x"], "b1": dl_s1.sum(0), "w2": dl_s2.T @ a["x1"], "b2": dl_s2.sum(0)}
 
@@ -412,9 +394,8 @@ def _sgd_variant(a: dict, update) -> tuple:
 SGD_MOMENTUM_STEP = SequenceSpec(
     name="sgd_momentum_step", points=2, arguments=("params", "grads", "velocities", "lr", "momentum"),
     state=("params", "velocities"), compared=("params",), cases=_sgd_cases, oracle=_sgd_oracle,
-    policy=replace(LOOPS_ALLOWED, forbidden=(Forbidden(
-        pattern="module:torch.optim", message="torch.optim fait le travail de l'exercice : il est interdit ici, "
-                                              "écrivez la mise à jour vous-même. Aucun point n'est attribué."),)),
+    policy=replace(LOOPS_ALLOWED, forbidden=forbidden("torch.optim", "écrivez la mise à jour vous-même",
+                                                      "module:torch.optim")),
     error_hints=COMMON_HINTS,
     mistakes=(
         Mistake(output=None, message="les paramètres ne changent pas : mettez-les à jour en place "

@@ -16,22 +16,18 @@ import torch.nn.functional as F
 
 from autograder.assignment import Assignment
 from autograder.data import digits_test_set
-from autograder.oracles import gradients, randn
-from autograder.specs import Case, Forbidden, FunctionSpec, Mistake, Policy, ScenarioSpec, VariablesSpec
+from autograder.toolkit import by_hand, forbidden, gradients, one_hot, randn, softmax
+from autograder.specs import Case, FunctionSpec, Mistake, ScenarioSpec, VariablesSpec
 from autograder.tp11 import given
 from autograder.training import AccuracyGrade
 
-RULE = Policy(
-    autograd="forbidden",
-    autograd_message=("la fonction utilise l'autograd de torch (backward, torch.autograd.grad, requires_grad…) : "
-                      "ce TP écrit le sien, celui de torch est interdit ; aucun point n'est attribué."),
-    loops="penalised", loop_penalty=0.25,
+RULE = by_hand(
     loop_message="boucle Python détectée : une règle de gradient s'écrit avec des opérations sur tout le tenseur",
-)
+    autograd_message=("la fonction utilise l'autograd de torch (backward, torch.autograd.grad, requires_grad…) : "
+                      "ce TP écrit le sien, celui de torch est interdit ; aucun point n'est attribué."))
 WALK = replace(RULE, loops="allowed")  # graph walks and loops over dimensions need them
-SUM_TO_SIZE = (Forbidden(pattern="op:sum_to_size", message="`sum_to_size` fait le travail de `unbroadcast` : il est "
-                                                           "interdit ici, sommez vous-même sur les bonnes dimensions. "
-                                                           "Aucun point n'est attribué."),)
+SUM_TO_SIZE = forbidden("`sum_to_size`", "sommez vous-même sur les bonnes dimensions", "op:sum_to_size",
+                        work="`unbroadcast`")
 COMMON_HINTS = (
     ("must match the size", "formes incompatibles : sommez sur les dimensions diffusées (unbroadcast) pour que chaque "
                             "gradient ait la forme de son entrée."),
@@ -273,14 +269,6 @@ def _logits_cases(gen: torch.Generator) -> list[Case]:
     return cases
 
 
-def _softmax(s: torch.Tensor) -> torch.Tensor:
-    return torch.softmax(s, dim=1)
-
-
-def _one_hot(y: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
-    return F.one_hot(y, like.shape[1]).to(like.dtype)
-
-
 CROSS_ENTROPY_BACKWARD = FunctionSpec(
     name="cross_entropy_backward", points=2, arguments=("dl_out", "s", "y"), outputs=("dl_s",), cases=_logits_cases,
     oracle=lambda a: gradients(lambda s: F.cross_entropy(s, a["y"]) * a["dl_out"], a["s"]), policy=RULE,
@@ -292,13 +280,13 @@ CROSS_ENTROPY_BACKWARD = FunctionSpec(
         Mistake(output=0, message="multipliez par dl_out : la règle reçoit le gradient de la loss par rapport à la "
                                   "sortie, qui ne vaut pas toujours 1.", predict=lambda a, e: e[0] / a["dl_out"]),
         Mistake(output=0, message="il manque le −1 sur la classe correcte : dl_s = dl_out · (softmax(s) − onehot(y)) / N.",
-                predict=lambda a, e: a["dl_out"] * _softmax(a["s"]) / a["s"].shape[0]),
+                predict=lambda a, e: a["dl_out"] * softmax(a["s"]) / a["s"].shape[0]),
         Mistake(output=0, message="signe inversé : dl_s = dl_out · (softmax(s) − onehot(y)) / N.",
                 predict=lambda a, e: -e[0]),
         Mistake(output=0, message="débordement sur de grands logits (exp(1000) = inf) : soustrayez le maximum de chaque "
                                   "ligne avant l'exponentielle, ou utilisez torch.softmax.",
                 predict=lambda a, e: a["dl_out"] * (torch.exp(a["s"]) / torch.exp(a["s"]).sum(1, keepdim=True)
-                                                    - _one_hot(a["y"], a["s"])) / a["s"].shape[0]),
+                                                    - one_hot(a["y"], a["s"])) / a["s"].shape[0]),
     ),
 )
 
