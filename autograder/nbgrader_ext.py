@@ -268,10 +268,13 @@ class JudgeProbes(NbGraderPreprocessor):
 
 
 class SaveAutoGradesAtOnce(SaveAutoGrades):
-    """nbgrader's SaveAutoGrades with one commit for the whole copy instead of one per cell.
+    """nbgrader's SaveAutoGrades with one transaction for the whole copy instead of one per cell.
 
     A grading stopped while a copy's grades are written (SIGTERM, SIGKILL, a lost worker) then
     leaves all of that copy's earlier grades or all of the new ones, never some of each.
+    nbgrader's per-cell methods still call `commit()` on the gradebook's session; that session
+    is joined to a transaction of ours (SQLAlchemy's "joining a session into an external
+    transaction"), so their commits only flush, and the copy's grades commit when ours does.
     """
 
     def preprocess(self, nb, resources):
@@ -279,12 +282,14 @@ class SaveAutoGradesAtOnce(SaveAutoGrades):
         self.notebook_id, self.assignment_id = info["notebook"], info["assignment"]
         self.student_id, self.db_url = info["student"], info["db_url"]
         self.gradebook = Gradebook(self.db_url)
-        with self.gradebook:
-            session = self.gradebook.db
-            session.commit = session.flush  # what nbgrader's per-cell methods call
-            try:
+        with self.gradebook, self.gradebook.engine.connect() as connection:
+            with connection.begin():  # commits on the way out; an exception rolls the whole copy back
+                self._join(connection)
                 nb, resources = NbGraderPreprocessor.preprocess(self, nb, resources)
-            finally:
-                del session.commit
-            session.commit()  # an exception before this: closing the gradebook rolls it all back
+                self.gradebook.db.flush()  # what the session holds goes into our transaction before it commits
         return nb, resources
+
+    def _join(self, connection) -> None:
+        """The gradebook's session from now on works in `connection`'s transaction, which it never commits."""
+        self.gradebook.db.remove()  # the session Gradebook() opened: configure() reaches only new ones
+        self.gradebook.db.configure(bind=connection, join_transaction_mode="rollback_only")

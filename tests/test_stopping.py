@@ -134,25 +134,24 @@ import nbformat
 from nbgrader.preprocessors import SaveAutoGrades
 from autograder.nbgrader_ext import SaveAutoGradesAtOnce
 
-class DiesAfterThreeCells(SaveAutoGradesAtOnce if sys.argv[1] == "at-once" else SaveAutoGrades):
+class DiesAfterSomeCells(SaveAutoGradesAtOnce if sys.argv[1] == "at-once" else SaveAutoGrades):
     written = 0
 
     def _add_score(self, cell, resources):
         super()._add_score(cell, resources)
         self.written += 1
-        if self.written == 3:
+        if self.written == int(sys.argv[5]):
             os.kill(os.getpid(), signal.SIGKILL)
 
 notebook = nbformat.read(sys.argv[2], as_version=4)
 resources = {"nbgrader": {"notebook": sys.argv[3], "assignment": "tp09", "student": "regraded", "db_url": sys.argv[4]}}
-DiesAfterThreeCells().preprocess(notebook, resources)
+DiesAfterSomeCells().preprocess(notebook, resources)
 """
 
 
-@pytest.mark.parametrize("saver", ["at-once", "nbgrader's"])
-def test_a_copy_killed_while_its_grades_are_written_keeps_all_its_earlier_grades(tmp_path, saver):
-    """A regraded copy whose worker dies between two of its cells' grades: the course's saver leaves the
-    earlier grades whole; nbgrader's own, which commits each cell, would leave some new ones."""
+@pytest.fixture()
+def graded_before(tmp_path) -> tuple[Path, Path]:
+    """A course whose gradebook holds an earlier run's grades of the released notebook: 0 in every cell."""
     course = tmp_path / "course"
     prepare_course(course, "tp09")
     assert nbgrader(course, "generate_assignment", "tp09", "--force") == 0
@@ -163,11 +162,33 @@ def test_a_copy_killed_while_its_grades_are_written_keeps_all_its_earlier_grades
         for grade in (g for n in earlier.notebooks for g in n.grades):
             grade.auto_score = 0.0  # the earlier run's grades: the untouched release scores 0
         gb.db.commit()
-    died = subprocess.run([sys.executable, "-c", WRITE_GRADES_THEN_DIE, saver, str(notebook), notebook.stem,
-                           db_url(course)], env=environment(), capture_output=True, text=True)
-    assert died.returncode == -signal.SIGKILL, died.stderr
+    return course, notebook
+
+
+def write_grades(course: Path, notebook: Path, saver: str,
+                 die_after: int) -> tuple[subprocess.CompletedProcess, list[str], int]:
+    """Grades the released notebook again with `saver`, killed after `die_after` cells' grades (0: never);
+    its exit status, the code cells with a new grade (full points, no outputs), and all the code cells."""
+    process = subprocess.run([sys.executable, "-c", WRITE_GRADES_THEN_DIE, saver, str(notebook), notebook.stem,
+                              db_url(course), str(die_after)], env=environment(), capture_output=True, text=True)
     with Gradebook(db_url(course)) as gb:
         submission = gb.find_submission("tp09", "regraded")
-        new = [g.name for n in submission.notebooks for g in n.grades
-               if g.cell.cell_type == "code" and g.auto_score != 0.0]  # the new run's: full points, no outputs
+        code = [g for n in submission.notebooks for g in n.grades if g.cell.cell_type == "code"]
+        return process, [g.name for g in code if g.auto_score != 0.0], len(code)
+
+
+@pytest.mark.parametrize("saver", ["at-once", "nbgrader's"])
+def test_a_copy_killed_while_its_grades_are_written_keeps_all_its_earlier_grades(graded_before, saver):
+    """A regraded copy whose worker dies between two of its cells' grades: the course's saver leaves the
+    earlier grades whole; nbgrader's own, which commits each cell, would leave some new ones (if it
+    no longer did, the course's saver could go)."""
+    process, new, _ = write_grades(*graded_before, saver, die_after=3)
+    assert process.returncode == -signal.SIGKILL, process.stderr
     assert len(new) == (0 if saver == "at-once" else 3), new  # nbgrader's saver: the three cells before the kill
+
+
+def test_a_copy_whose_grades_are_all_written_has_them_all_in_the_gradebook(graded_before):
+    """The one transaction of the course's saver is committed: every cell's new grade is there."""
+    process, new, cells = write_grades(*graded_before, "at-once", die_after=0)
+    assert process.returncode == 0, process.stderr
+    assert len(new) == cells > 3, new
