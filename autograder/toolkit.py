@@ -7,15 +7,58 @@ refuses a library call doing an exercise's own work.
 
 from __future__ import annotations
 
+import math
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
-from autograder.specs import Forbidden, Policy
+from autograder.codec import Seed
+from autograder.specs import Case, Forbidden, Inputs, Mistake, Policy
 
 
 # ------------------------------------------------------------------ inputs and oracles
+
+F64, F32 = torch.float64, torch.float32
+
+
+def table(rows: list[tuple], draw: Callable[..., Inputs]) -> Callable[[torch.Generator], list[Case]]:
+    """A spec's `cases`: one per row `(label, dtype, *sizes)`, whose inputs `draw(generator, *sizes)` gives in
+    float64 — the same draws whatever the dtype — then cast, float tensors only, to the row's dtype."""
+    def cases(gen: torch.Generator) -> list[Case]:
+        return [Case(label=label, inputs=_cast(draw(gen, *sizes), dtype), dtype=dtype) for label, dtype, *sizes in rows]
+    return cases
+
+
+def seed(gen: torch.Generator) -> Seed:
+    """A seed drawn from the grader's generator, for a function that must draw from the generator it is given."""
+    return Seed(int(torch.randint(0, 2 ** 62, (), generator=gen)))
+
+
+def two_sided(z: float) -> float:
+    """The probability that a normal statistic falls more than `z` standard deviations from its mean."""
+    return math.erfc(z / math.sqrt(2))
+
+
+def optimiser_trajectory(make: Callable[[list[torch.Tensor]], torch.optim.Optimizer], params: dict[str, torch.Tensor],
+                         steps: list[dict]) -> list[dict[str, torch.Tensor]]:
+    """The parameters after each step of the torch optimiser `make(parameters)` (the oracle of an optimiser
+    exercise), each step's `grads` given and, when the step has one, its learning rate `lr` set."""
+    leaves = {k: v.detach().clone().requires_grad_(True) for k, v in params.items()}
+    optimiser = make(list(leaves.values()))
+    trajectory = []
+    for step in steps:
+        for k, leaf in leaves.items():
+            leaf.grad = step["grads"][k].clone()
+        if "lr" in step:
+            optimiser.param_groups[0]["lr"] = step["lr"]
+        optimiser.step()
+        trajectory.append({k: v.detach().clone() for k, v in leaves.items()})
+    return trajectory
+
+
+def _cast(inputs: Inputs, dtype: torch.dtype) -> Inputs:
+    return {k: v.to(dtype) if isinstance(v, torch.Tensor) and v.is_floating_point() else v for k, v in inputs.items()}
 
 
 def randn(gen: torch.Generator, *shape: int, dtype: torch.dtype = torch.float64, scale: float = 1.0) -> torch.Tensor:
@@ -38,6 +81,19 @@ def softmax(s: torch.Tensor) -> torch.Tensor:
 def one_hot(y: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """The labels `y` as one-hot rows with as many classes as `like` has columns, in `like`'s dtype."""
     return F.one_hot(y, like.shape[1]).to(like.dtype)
+
+
+# ------------------------------------------------------------------ mistakes and hints
+
+UNDEFINED_NAME = ("is not defined", "une variable utilisée dans la fonction n'existe pas : n'utilisez que ses arguments.")
+SIZES_DIFFER = ("must match the size", "formes incompatibles : comparez les formes de vos tenseurs avec celles de l'énoncé.")
+
+
+def return_order(names: tuple[str, ...]) -> tuple[Mistake, ...]:
+    """Outputs returned in another order than `names`."""
+    message = f"ordre de retour : la fonction doit renvoyer `({', '.join(names)})`, dans cet ordre."
+    return tuple(Mistake(output=i, message=message, predict=lambda a, e, j=j: e[j])
+                 for i in range(len(names)) for j in range(len(names)) if i != j)
 
 
 # ------------------------------------------------------------------ policies

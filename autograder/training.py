@@ -1,5 +1,8 @@
 """A training graded from the parameters it left: accuracy recomputed by the grader on data it rebuilds.
 
+`DigitsTraining` is the whole check of a TP whose training ends on the digits (TP 9, 10, 11): the TP
+gives its network and its French advice, and gets its `VariablesSpec`.
+
 Each TP says which variables hold its parameters and how to run its network; what the
 score is made of is shared: full marks from `full_marks`, none at `chance` or below,
 linear in between, and −25 % when the accuracy the notebook reports is not the one its
@@ -14,6 +17,8 @@ from typing import Any, Callable
 
 import torch
 
+from autograder.data import digits_test_set
+from autograder.specs import VariablesSpec
 from autograder.verdict import Remark, plain
 
 
@@ -51,17 +56,56 @@ class AccuracyGrade:
                                   values={"rapportée": f"{reported:.1%}", "exactitude": f"{accuracy:.1%}"}))
         return score, remarks
 
-    def judge_parameters(self, values: dict[str, Any], *, keys: tuple[str, ...], accuracy_of: Callable[[dict], float],
-                         test_size: int, unfinished: str, malformed: str, name: str = "params") -> tuple[float, list]:
-        """For a training that leaves its parameters in `name`, a dict of plain tensors with these `keys`, and
-        its accuracy: `unfinished` follows the names of the missing variables, `malformed` replaces the verdict
-        when the parameters are not such a dict."""
-        missing = [k for k in (name, self.reported_name) if values.get(k) is None]
+
+@dataclass(frozen=True, kw_only=True)
+class DigitsTraining:
+    """A training on the digits (`autograder.data`), graded from the parameters the notebook leaves.
+
+    The parameters are the `keys` of the dict variable `params`, or, with `params=None`, variables of
+    their own; `logits(parameters, inputs)` runs the TP's network on them (float64) and the grader
+    recomputes the test accuracy; `testAccuracy` is the one the notebook reports. French texts:
+    `unfinished` names the missing variables where it says `{manquantes}`; `malformed` replaces the
+    verdict when the parameters are not plain tensors; `too_low` and `fractions` as in `AccuracyGrade`.
+    """
+
+    logits: Callable[[dict[str, torch.Tensor], torch.Tensor], torch.Tensor]
+    too_low: str
+    unfinished: str
+    malformed: str
+    fractions: str = "testAccuracy doit être une fraction entre 0 et 1 (pas un pourcentage)."
+    keys: tuple[str, ...] = ("w1", "b1", "w2", "b2")
+    params: str | None = "params"
+    also: tuple[str, ...] = ()  # other variables the training must leave
+    points: float = 3
+    full_marks: float = 0.95
+    chance: float = 0.5
+
+    @property
+    def variables(self) -> tuple[str, ...]:
+        return (*((self.params,) if self.params else self.keys), *self.also, self.grade.reported_name)
+
+    @property
+    def grade(self) -> AccuracyGrade:
+        return AccuracyGrade(full_marks=self.full_marks, chance=self.chance, word="exactitude", too_low=self.too_low,
+                             fractions=self.fractions)
+
+    def accuracy(self, parameters: dict[str, torch.Tensor]) -> float:
+        inputs, labels = digits_test_set()
+        logits = self.logits({k: parameters[k].to(torch.float64) for k in self.keys}, inputs)
+        return (logits.argmax(dim=1) == labels).double().mean().item()
+
+    def judge(self, values: dict[str, Any]) -> tuple[float, list[Remark]]:
+        """The trained network's exactitude on the notebook's test set, recomputed here, and `testAccuracy` checked."""
+        missing = [k for k in self.variables if values.get(k) is None]
         if missing:
-            return 0.0, [", ".join(missing) + unfinished]
-        params = values[name]
-        if not isinstance(params, dict) or set(params) != set(keys) \
-                or any(type(t) is not torch.Tensor for t in params.values()):
-            return 0.0, [malformed]
-        return self.judge(accuracy_of=lambda: accuracy_of(params), tensors=list(params.values()),
-                          reported=values[self.reported_name], test_size=test_size)
+            return 0.0, [plain(self.unfinished.replace("{manquantes}", ", ".join(missing)))]
+        parameters = values[self.params] if self.params else {k: values[k] for k in self.keys}
+        if not isinstance(parameters, dict) or set(parameters) != set(self.keys) \
+                or any(type(t) is not torch.Tensor for t in parameters.values()):
+            return 0.0, [plain(self.malformed)]
+        return self.grade.judge(accuracy_of=lambda: self.accuracy(parameters), tensors=list(parameters.values()),
+                                reported=values[self.grade.reported_name], test_size=len(digits_test_set()[1]))
+
+    def spec(self) -> VariablesSpec:
+        return VariablesSpec(name="training", label="entraînement", points=self.points, variables=self.variables,
+                             judge=self.judge)

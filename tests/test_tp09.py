@@ -93,7 +93,7 @@ def said(remarks) -> str:
 
 def test_trained_reference_gets_full_training_points(trained):
     assert trained["testAccuracy"] >= 0.97
-    score, messages = checks.judge_training(trained)
+    score, messages = checks.TRAINING.judge(trained)
     assert score == 1, messages
 
 
@@ -101,12 +101,12 @@ def test_untrained_network_gets_no_training_points(trained):
     g = torch.Generator().manual_seed(1)
     values = {**trained, "w1": torch.randn(50, 64, generator=g) * 1e-6, "w2": torch.randn(10, 50, generator=g) * 1e-6,
               "testAccuracy": 0.1}
-    score, messages = checks.judge_training(values)
+    score, messages = checks.TRAINING.judge(values)
     assert score == 0 and "trop basse" in said(messages)
 
 
 def test_percentages_instead_of_fractions_cost_points(trained):
-    score, messages = checks.judge_training({**trained, "testAccuracy": 100 * trained["testAccuracy"]})
+    score, messages = checks.TRAINING.judge({**trained, "testAccuracy": 100 * trained["testAccuracy"]})
     assert 0 < score < 1 and "fractions entre 0 et 1" in said(messages)
 
 
@@ -116,5 +116,5 @@ def test_training_not_run_scores_zero():
 
 
 def test_diverged_training_scores_zero(trained):
-    score, messages = checks.judge_training({**trained, "w1": trained["w1"] * float("nan")})
+    score, messages = checks.TRAINING.judge({**trained, "w1": trained["w1"] * float("nan")})
     assert score == 0 and "NaN" in said(messages)

@@ -6,16 +6,15 @@ functions only stand in for the other exercises a function calls while it is gra
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
 from autograder.assignment import Assignment
-from autograder.data import digits_test_set
-from autograder.toolkit import by_hand, gradients, randn
-from autograder.training import AccuracyGrade
-from autograder.specs import Case, FunctionSpec, Mistake, VariablesSpec
+from autograder.toolkit import F32, F64, SIZES_DIFFER, UNDEFINED_NAME, by_hand, gradients, randn, return_order, table
+from autograder.training import DigitsTraining
+from autograder.specs import Case, FunctionSpec, Mistake
 
 # TP 9 asks for vectorised code without autograd in every exercise.
 POLICY = by_hand(loop_message="boucle Python détectée : le TP demande des opérations vectorisées")
@@ -24,15 +23,9 @@ POLICY = by_hand(loop_message="boucle Python détectée : le TP demande des opé
 
 
 def _elementwise_cases(*names: str) -> Callable[[torch.Generator], list[Case]]:
-    shapes = [("float64, tenseur 5×7", (5, 7), torch.float64),
-              ("float32, tenseur 4×3", (4, 3), torch.float32),
-              ("float64, vecteur de taille 6", (6,), torch.float64),
-              ("float64, lot de taille 1", (1, 4), torch.float64)]
-
-    def cases(gen: torch.Generator) -> list[Case]:
-        return [Case(label=label, inputs={n: randn(gen, *shape, dtype=dtype, scale=1.5) for n in names}, dtype=dtype)
-                for label, shape, dtype in shapes]
-    return cases
+    return table([("float64, tenseur 5×7", F64, (5, 7)), ("float32, tenseur 4×3", F32, (4, 3)),
+                  ("float64, vecteur de taille 6", F64, (6,)), ("float64, lot de taille 1", F64, (1, 4))],
+                 lambda gen, shape: {n: randn(gen, *shape, scale=1.5) for n in names})
 
 
 LAYER_SHAPES = [  # (label, batch, nbIn, nbHidden, nbOut, dtype)
@@ -122,18 +115,11 @@ def _backward_pass_variant(a, dl_x2, activation_at):
 # ------------------------------------------------------------------ common mistakes
 
 
-def _return_order(names: tuple[str, ...]) -> tuple[Mistake, ...]:
-    message = f"ordre de retour : la fonction doit renvoyer `({', '.join(names)})`, dans cet ordre."
-    return tuple(Mistake(output=i, message=message, predict=lambda a, e, j=j: e[j])
-                 for i in range(len(names)) for j in range(len(names)) if i != j)
-
-
 SHAPE_HINT = ("shapes cannot be multiplied",
               "produit matriciel impossible : w a la forme (nbOut, nbIn) et xIn (batch, nbIn) — vérifiez les transpositions.")
 BROADCAST_HINTS = (
-    ("must match the size", "formes incompatibles : comparez les formes de vos tenseurs avec celles de l'énoncé."),
-    ("doesn't match the broadcast shape", "un gradient n'a pas la forme du paramètre auquel vous l'ajoutez."),
-    ("is not defined", "une variable utilisée dans la fonction n'existe pas : n'utilisez que ses arguments."),
+    SIZES_DIFFER, ("doesn't match the broadcast shape", "un gradient n'a pas la forme du paramètre auquel vous l'ajoutez."),
+    UNDEFINED_NAME,
 )
 
 SIGMA = FunctionSpec(
@@ -217,7 +203,7 @@ FORWARD_PASS = FunctionSpec(
     arguments=("w1", "b1", "w2", "b2", "x"), policy=POLICY,
     oracle=lambda a: _forward(a["w1"], a["b1"], a["w2"], a["b2"], a["x"]),
     mistakes=(
-        *_return_order(("s1", "x1", "s2", "x2")),
+        *return_order(("s1", "x1", "s2", "x2")),
         Mistake(output=None, message="la deuxième couche prend x1 = σ(s1) en entrée, pas s1.",
                predict=lambda a, e: (e[0], e[1], F.linear(e[0], a["w2"], a["b2"]), torch.tanh(F.linear(e[0], a["w2"], a["b2"])))),
     ),
@@ -241,7 +227,7 @@ BACKWARD_STEP = FunctionSpec(
                predict=lambda a, e: _backward_step_oracle(a, activation_input=torch.tanh)),
         Mistake(output=None, message="la dérivée de l'activation est oubliée : ∂L/∂s = σ'(s) ⊙ ∂L/∂x.",
                predict=lambda a, e: _backward_step_variant(a, a["dl_xOut"])),
-        *_return_order(_BS_NAMES),
+        *return_order(_BS_NAMES),
     ),
     error_hints=(("shapes cannot be multiplied", "produit impossible : dl_s est (batch, nbOut) et w (nbOut, nbIn) ; "
                   "dl_w = dl_s.T @ xIn et dl_xIn = dl_s @ w."), *BROADCAST_HINTS),
@@ -275,47 +261,18 @@ BACKWARD_PASS = FunctionSpec(
 
 # ------------------------------------------------------------------ training
 
-TRAINING_POINTS = 3
-FULL_MARKS_ACCURACY = 0.95  # the reference reaches 0.97–0.98
-CHANCE_ACCURACY = 0.5       # and below this, no points
-TRAINING_VARIABLES = ("w1", "b1", "w2", "b2", "trainAccuracy", "testAccuracy")
-
-
-def _accuracy(params: dict[str, torch.Tensor]) -> float:
-    inputs, labels = digits_test_set()
-    x2 = _forward(*(params[k].to(torch.float64) for k in ("w1", "b1", "w2", "b2")), inputs)[3]
-    return (x2.argmax(dim=1) == labels).double().mean().item()
-
-
-def _number(value: Any) -> float | None:
-    return float(value) if type(value) in (int, float) else None
-
-
-ACCURACY = AccuracyGrade(
-    full_marks=FULL_MARKS_ACCURACY, chance=CHANCE_ACCURACY, word="exactitude",
+TRAINING = DigitsTraining(
+    params=None, also=("trainAccuracy",),
+    logits=lambda p, x: _forward(p["w1"], p["b1"], p["w2"], p["b2"], x)[3],
     too_low=("l'exactitude est trop basse : l'entraînement utilise vos fonctions (forward_pass, backward_pass), "
              "vérifiez-les d'abord avec leurs tests ; puis la mise à zéro des gradients à chaque époque "
              "et le signe du pas de gradient (w ← w − eta · dl_dw)."),
     fractions=("testAccuracy et trainAccuracy sont des exactitudes : des fractions entre 0 et 1 "
                "(pas des pourcentages)."),
-)
-
-
-def judge_training(values: dict[str, Any]) -> tuple[float, list[str]]:
-    """The trained network's accuracy on the notebook's test set, recomputed here, and `testAccuracy` checked."""
-    missing = [k for k in TRAINING_VARIABLES if values.get(k) is None]
-    if missing:
-        return 0.0, ["variables absentes après l'entraînement : " + ", ".join(missing)
-                     + " — exécutez toutes les cellules de la boucle d'entraînement."]
-    tensors = [values[k] for k in ("w1", "b1", "w2", "b2")]
-    if any(type(t) is not torch.Tensor for t in tensors):
-        return 0.0, ["w1, b1, w2, b2 doivent rester des torch.Tensor ordinaires."]
-    return ACCURACY.judge(accuracy_of=lambda: _accuracy(values), tensors=tensors, reported=values["testAccuracy"],
-                          test_size=len(digits_test_set()[1]))
-
-
-TRAINING = VariablesSpec(name="training", label="entraînement", points=TRAINING_POINTS,
-                         variables=TRAINING_VARIABLES, judge=judge_training)
+    unfinished=("variables absentes après l'entraînement : {manquantes} — exécutez toutes les cellules de la boucle "
+                "d'entraînement."),
+    malformed="w1, b1, w2, b2 doivent rester des torch.Tensor ordinaires.",
+).spec()
 
 ASSIGNMENT = Assignment(reference=f"{__package__}.reference", specs=[
     SIGMA, DSIGMA, LOSS, DLOSS, FORWARD_STEP, FORWARD_PASS, BACKWARD_STEP, BACKWARD_PASS, TRAINING])

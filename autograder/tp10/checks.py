@@ -15,61 +15,49 @@ import torch
 import torch.nn.functional as F
 
 from autograder.assignment import Assignment
-from autograder.codec import Foreign, Seed
-from autograder.data import digits_test_set
-from autograder.toolkit import by_hand, forbidden, gradients, one_hot, randn, softmax
-from autograder.training import AccuracyGrade
+from autograder.codec import Foreign
+from autograder.toolkit import (F32, F64, SIZES_DIFFER, UNDEFINED_NAME, by_hand, forbidden, gradients, one_hot,
+                                optimiser_trajectory, randn, seed, softmax, table, two_sided)
+from autograder.training import DigitsTraining
 from autograder.verdict import Remark
-from autograder.specs import Case, FunctionSpec, Mistake, SequenceSpec, StatisticalSpec, VariablesSpec
+from autograder.specs import Case, FunctionSpec, Mistake, SequenceSpec, StatisticalSpec
 
 VECTORISED = by_hand(loop_message="boucle Python détectée : le TP demande des opérations vectorisées sur tout le lot")
 # a loop over the four parameters or the two layers is fine: the batch dimension is what must be vectorised,
 # and the bytecode cannot tell one loop from the other
 LOOPS_ALLOWED = replace(VECTORISED, loops="allowed")
+SOFTMAX_CALLS = (("softmax", "torch.softmax"), ("_softmax", "torch._softmax"), ("special_softmax", "torch.special.softmax"),
+                 ("softmin", "F.softmin"), ("log_softmax", "torch.log_softmax"), ("_log_softmax", "torch._log_softmax"),
+                 ("special_log_softmax", "torch.special.log_softmax"), ("cross_entropy", "F.cross_entropy"),
+                 ("cross_entropy_loss", "torch's cross_entropy_loss"), ("nll_loss", "F.nll_loss"),
+                 ("nll_loss_nd", "F.nll_loss"), ("nll_loss2d", "F.nll_loss"))
 SOFTMAX_DONE_BY_TORCH = tuple(
-    rule for op, call in (("softmax", "torch.softmax"), ("_softmax", "torch._softmax"),
-                     ("special_softmax", "torch.special.softmax"), ("softmin", "F.softmin"),
-                     ("log_softmax", "torch.log_softmax"), ("_log_softmax", "torch._log_softmax"),
-                     ("special_log_softmax", "torch.special.log_softmax"), ("cross_entropy", "F.cross_entropy"),
-                     ("cross_entropy_loss", "torch's cross_entropy_loss"), ("nll_loss", "F.nll_loss"),
-                     ("nll_loss_nd", "F.nll_loss"), ("nll_loss2d", "F.nll_loss"))
+    rule for op, call in SOFTMAX_CALLS
     for rule in forbidden(f"`{call}`", "écrivez le calcul vous-même (torch.exp, torch.log, torch.logsumexp… sont permis)",
                           f"op:{op}"))
 SOFTMAX_POLICY = replace(VECTORISED, forbidden=SOFTMAX_DONE_BY_TORCH)
 
 SHAPE_HINT = ("shapes cannot be multiplied",
               "produit matriciel impossible : w a la forme (nbOut, nbIn) et x (batch, nbIn) — vérifiez les transpositions.")
-COMMON_HINTS = (
-    ("must match the size", "formes incompatibles : comparez les formes de vos tenseurs avec celles de l'énoncé."),
-    ("is not defined", "une variable utilisée dans la fonction n'existe pas : n'utilisez que ses arguments."),
-)
+COMMON_HINTS = (SIZES_DIFFER, UNDEFINED_NAME)
 
 # ------------------------------------------------------------------ inputs
 
 
-def _elementwise_cases(gen: torch.Generator) -> list[Case]:
-    cases = []
-    for label, shape, dtype in (("float64, tenseur 5×7 avec des zéros", (5, 7), torch.float64),
-                                ("float32, tenseur 4×3 avec des zéros", (4, 3), torch.float32),
-                                ("float64, vecteur de taille 6", (6,), torch.float64),
-                                ("float64, lot de taille 1", (1, 4), torch.float64)):
-        x = randn(gen, *shape, scale=1.5)
-        x.view(-1)[::3] = 0.0  # ReLU's kink: autograd gives 0 there
-        cases.append(Case(label=label, inputs={"x": x.to(dtype)}, dtype=dtype))
-    return cases
+def _with_zeros(x: torch.Tensor) -> dict:
+    x.view(-1)[::3] = 0.0  # ReLU's kink: autograd gives 0 there
+    return {"x": x}
 
 
-def _logits_cases(gen: torch.Generator) -> list[Case]:
-    cases = []
-    for label, batch, classes, scale, dtype in (("float64, lot 5, 4 classes", 5, 4, 2.0, torch.float64),
-                                                ("float32, lot 6, 10 classes", 6, 10, 3.0, torch.float32),
-                                                ("float64, lot de taille 1, 3 classes", 1, 3, 2.0, torch.float64),
-                                                ("float64, logits vers ±1000", 6, 5, 1000.0, torch.float64),
-                                                ("float32, logits vers ±1000", 4, 7, 1000.0, torch.float32)):
-        s = randn(gen, batch, classes, scale=scale).to(dtype)
-        y = torch.randint(0, classes, (batch,), generator=gen)
-        cases.append(Case(label=label, inputs={"s": s, "y": y}, dtype=dtype))
-    return cases
+_elementwise_cases = table([("float64, tenseur 5×7 avec des zéros", F64, (5, 7)),
+                            ("float32, tenseur 4×3 avec des zéros", F32, (4, 3)),
+                            ("float64, vecteur de taille 6", F64, (6,)), ("float64, lot de taille 1", F64, (1, 4))],
+                           lambda gen, shape: _with_zeros(randn(gen, *shape, scale=1.5)))
+_logits_cases = table([("float64, lot 5, 4 classes", F64, 5, 4, 2.0), ("float32, lot 6, 10 classes", F32, 6, 10, 3.0),
+                       ("float64, lot de taille 1, 3 classes", F64, 1, 3, 2.0),
+                       ("float64, logits vers ±1000", F64, 6, 5, 1000.0), ("float32, logits vers ±1000", F32, 4, 7, 1000.0)],
+                      lambda gen, batch, classes, scale: {"s": randn(gen, batch, classes, scale=scale),
+                                                         "y": torch.randint(0, classes, (batch,), generator=gen)})
 
 
 NETWORKS = [("float64, lot 5, 7→4→3", 5, 7, 4, 3, torch.float64),
@@ -209,13 +197,9 @@ HE_SHAPES = [("200×50", 200, 50), ("40×500", 40, 500)]
 Z_MOMENTS, Z_KURTOSIS = 6.0, 7.0  # thresholds, in standard deviations of each statistic
 
 
-def _two_sided(z: float) -> float:
-    return math.erfc(z / math.sqrt(2))
-
-
 def _he_cases(gen: torch.Generator) -> list[Case]:
-    return [Case(label=label, inputs={"nbOut": nb_out, "nbIn": nb_in, "generator": Seed(int(torch.randint(
-        0, 2 ** 62, (), generator=gen)))}) for label, nb_out, nb_in in HE_SHAPES]
+    return [Case(label=label, inputs={"nbOut": nb_out, "nbIn": nb_in, "generator": seed(gen)})
+            for label, nb_out, nb_in in HE_SHAPES]
 
 
 def _near(value: float, target: float, n: int) -> bool:
@@ -258,7 +242,7 @@ HE_INIT = StatisticalSpec(
     name="he_init", points=1, arguments=("nbOut", "nbIn", "generator"), cases=_he_cases,
     properties=_he_properties,
     # per output: mean and variance beyond Z_MOMENTS, excess kurtosis beyond Z_KURTOSIS (normal approximations)
-    false_rejection=len(HE_SHAPES) * (2 * _two_sided(Z_MOMENTS) + _two_sided(Z_KURTOSIS)),
+    false_rejection=len(HE_SHAPES) * (2 * two_sided(Z_MOMENTS) + two_sided(Z_KURTOSIS)),
     policy=replace(VECTORISED, forbidden=forbidden(
         "torch.nn.init", "tirez les poids avec torch.randn(…, generator=generator)", "module:torch.nn.init")),
 )
@@ -311,8 +295,8 @@ BATCHES = [("n = 100, lots de 32", 100, 32), ("n = 64, lots de 16", 64, 16), ("n
 
 
 def _batch_cases(gen: torch.Generator) -> list[Case]:
-    return [Case(label=label, inputs={"n": n, "batch_size": size, "generator": Seed(int(torch.randint(
-        0, 2 ** 62, (), generator=gen)))}) for label, n, size in BATCHES]
+    return [Case(label=label, inputs={"n": n, "batch_size": size, "generator": seed(gen)})
+            for label, n, size in BATCHES]
 
 
 def _batch_properties(a: dict, batches: Any) -> list[str]:
@@ -368,16 +352,8 @@ def _sgd_cases(gen: torch.Generator) -> list[Case]:
 
 def _sgd_oracle(a: dict) -> tuple:
     """torch.optim.SGD(momentum=μ, dampening=0, nesterov=False), the learning rate changed between steps."""
-    leaves = {k: v.detach().clone().requires_grad_(True) for k, v in a["params"].items()}
-    optimiser = torch.optim.SGD(list(leaves.values()), lr=1.0, momentum=a["steps"][0]["momentum"])
-    trajectory = []
-    for step in a["steps"]:
-        for k, leaf in leaves.items():
-            leaf.grad = step["grads"][k].clone()
-        optimiser.param_groups[0]["lr"] = step["lr"]
-        optimiser.step()
-        trajectory.append({k: v.detach().clone() for k, v in leaves.items()})
-    return (trajectory,)
+    momentum = a["steps"][0]["momentum"]
+    return (optimiser_trajectory(lambda ps: torch.optim.SGD(ps, lr=1.0, momentum=momentum), a["params"], a["steps"]),)
 
 
 def _sgd_variant(a: dict, update) -> tuple:
@@ -422,38 +398,15 @@ SGD_MOMENTUM_STEP = SequenceSpec(
 
 # ------------------------------------------------------------------ training
 
-TRAINING_POINTS = 3
-FULL_MARKS_ACCURACY = 0.95  # the reference reaches 0.983; other training seeds 0.964–0.983 (mean 0.974)
-CHANCE_ACCURACY = 0.5       # and below this, no points
-TRAINING_VARIABLES = ("params", "testAccuracy")
-
-
-def _accuracy(params: dict[str, torch.Tensor]) -> float:
-    inputs, labels = digits_test_set()
-    logits = _forward({k: params[k].to(torch.float64) for k in ("w1", "b1", "w2", "b2")}, inputs)[2]
-    return (logits.argmax(dim=1) == labels).double().mean().item()
-
-
-ACCURACY = AccuracyGrade(
-    full_marks=FULL_MARKS_ACCURACY, chance=CHANCE_ACCURACY, word="exactitude",
+TRAINING = DigitsTraining(  # the reference reaches 0.983; other training seeds 0.964–0.983 (mean 0.974)
+    logits=lambda p, x: _forward(p, x)[2],
     too_low=("l'exactitude est trop basse : l'entraînement utilise vos fonctions (forward_pass, "
-               "backward_pass, sgd_momentum_step, minibatches) — vérifiez-les d'abord avec leurs tests."),
-    fractions="testAccuracy doit être une fraction entre 0 et 1 (pas un pourcentage).",
-)
-
-
-def judge_training(values: dict[str, Any]) -> tuple[float, list[str]]:
-    """The trained network's exactitude on the notebook's test set, recomputed here, and `testAccuracy` checked."""
-    return ACCURACY.judge_parameters(
-        values, keys=("w1", "b1", "w2", "b2"), accuracy_of=_accuracy, test_size=len(digits_test_set()[1]),
-        unfinished=(" n'existe(nt) pas : l'entraînement n'est pas allé au bout. Il appelle vos "
-                    "fonctions (forward_pass, cross_entropy, backward_pass, minibatches, sgd_momentum_step…) : si "
-                    "l'une d'elles lève une erreur, corrigez-la d'abord (voir son test), puis exécutez toutes les cellules."),
-        malformed="params doit rester un dict {\"w1\", \"b1\", \"w2\", \"b2\"} de torch.Tensor ordinaires.")
-
-
-TRAINING = VariablesSpec(name="training", label="entraînement", points=TRAINING_POINTS,
-                         variables=TRAINING_VARIABLES, judge=judge_training)
+             "backward_pass, sgd_momentum_step, minibatches) — vérifiez-les d'abord avec leurs tests."),
+    unfinished=("{manquantes} n'existe(nt) pas : l'entraînement n'est pas allé au bout. Il appelle vos "
+                "fonctions (forward_pass, cross_entropy, backward_pass, minibatches, sgd_momentum_step…) : si "
+                "l'une d'elles lève une erreur, corrigez-la d'abord (voir son test), puis exécutez toutes les cellules."),
+    malformed="params doit rester un dict {\"w1\", \"b1\", \"w2\", \"b2\"} de torch.Tensor ordinaires.",
+).spec()
 
 ASSIGNMENT = Assignment(reference=f"{__package__}.reference", specs=[
     RELU, DRELU, LOG_SOFTMAX, CROSS_ENTROPY, DCROSS_ENTROPY, HE_INIT, FORWARD_PASS, BACKWARD_PASS, MINIBATCHES,
