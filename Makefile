@@ -25,7 +25,7 @@ sandbox-tools:
 	@command -v runc >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq runc >/dev/null; \
-	  else echo "runc is missing: sudo apt-get install runc (tests/test_seccomp_profile.py needs it as root)" >&2; fi; }
+	  else echo "runc is missing: sudo apt-get install runc (tests/system/test_seccomp_profile.py needs it as root)" >&2; fi; }
 
 ## Chromium, in which the tests read the students' feedback pages and the classroom (Debian package;
 ## installed here when we are root).

@@ -93,6 +93,17 @@ def install_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def new_tp_command(args: argparse.Namespace) -> int:
+    from autograder.scaffold import new_tp
+
+    root = Path(args.course).resolve()
+    for path in new_tp(root, args.tp):
+        print(f"  {path.relative_to(root)}")
+    print(f"{args.tp} : un TP d'exemple (un exercice, `exemple`) à remplacer par le vôtre ; puis `make release` "
+          f"et `make test` (docs/adding-a-tp.md)")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="autograder", description="Grading tools of the course kit.")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -124,6 +135,13 @@ def main(argv: list[str] | None = None) -> int:
                                   description="Writes the kernel specs autograder-sandbox and autograder-warm "
                                               "into this Python environment (share/jupyter/kernels).")
     install.set_defaults(func=install_command)
+    scaffold = commands.add_parser(
+        "new-tp", help="write the files of a new TP (a one-exercise example that passes the contract)",
+        description="Writes source/TP/TP.ipynb, autograder/TP/{reference,checks}.py, samples/TP/students.py and "
+                    "tests/TP/TP_catalogue.py: a small TP to replace with yours (docs/adding-a-tp.md).")
+    scaffold.add_argument("tp", help="the TP's name, tpNN")
+    scaffold.add_argument("--course", default=".", help="course root (default: current folder)")
+    scaffold.set_defaults(func=new_tp_command)
     args = parser.parse_args(argv)
     return args.func(args)
 

@@ -20,14 +20,31 @@ from autograder.grading import db_url
 from autograder.release import environment, given_of
 from autograder.submissions import solutions
 
-REPO = Path(__file__).resolve().parent.parent
+TESTS = Path(__file__).resolve().parent
+REPO = TESTS.parent
 TPS = [tp for tp in course.assignments(REPO) if course.has_grader(tp)]
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+# this file's helpers, and each TP's own folder (its catalogue), importable from every folder of tests
+sys.path[:0] = [str(TESTS), *(str(TESTS / tp) for tp in TPS if (TESTS / tp).is_dir())]
 
 
 def pytest_configure(config):
     for tp in TPS:
         config.addinivalue_line("markers", f"{tp}: tests of {tp} (discovered in source/{tp})")
+
+
+def pytest_collection_modifyitems(items):
+    """What is in tests/<tp>/ is about that TP: it carries the TP's marker (`pytest -m tp10`)."""
+    for item in items:
+        folder = Path(str(item.fspath)).parent
+        if folder.parent == TESTS and folder.name in TPS:
+            item.add_marker(getattr(pytest.mark, folder.name))
+
+
+def catalogue(tp: str):
+    """`tests/<tp>/<tp>_catalogue.py`: the TP's wrong and correct student code (None if it has none yet)."""
+    if not (TESTS / tp / f"{tp}_catalogue.py").exists():
+        return None
+    return importlib.import_module(f"{tp}_catalogue")
 
 
 def tp_params(tps=None):

@@ -46,7 +46,7 @@ STUDENTS = {
 }
 
 # What plain nbgrader gives each copy, per test cell, where it differs from full marks
-# (the untouched release scores 0 everywhere; tests/test_contract.py checks all of it).
+# (the untouched release scores 0 everywhere; tests/contract/test_contract.py checks all of it).
 EXPECTED = {
     "bastien": {"test_loss": 0, "test_backward_step": 2, "test_training": 0},
     "chloe": {"test_dsigma": 0, "test_backward_pass": 0, "test_training": 0},

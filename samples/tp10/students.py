@@ -63,7 +63,7 @@ STUDENTS = {
 }
 
 # What plain nbgrader gives each copy, per test cell, where it differs from full marks
-# (the untouched release scores 0 everywhere; tests/test_contract.py checks all of it).
+# (the untouched release scores 0 everywhere; tests/contract/test_contract.py checks all of it).
 EXPECTED = {
     "fabien": {"test_relu": 0, "test_cross_entropy": 0, "test_backward_pass": 1.5, "test_training": 0},
     "gaelle": {"test_drelu": 0, "test_dcross_entropy": 0, "test_sgd_momentum_step": 0, "test_training": 2.28},

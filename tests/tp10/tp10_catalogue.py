@@ -304,7 +304,7 @@ CORRECT = [
                                "    velocities[k].add_(grads[k])", "    params[k].sub_(velocities[k] * lr)")),
 ]
 
-# A student's three most common mistakes, made at once in one notebook (tests/test_selfcheck.py):
+# A student's three most common mistakes, made at once in one notebook (tests/contract/test_selfcheck_trial.py):
 # (function, source, fragment of the diagnosis its visible check must show), then what the
 # check of the training must say (and, if the training crashes, what its cell must say: TRIAL_CRASH).
 TRIAL = [

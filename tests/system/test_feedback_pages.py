@@ -20,9 +20,9 @@ from autograder.demo import hand_in, nbgrader, prepare_course, sample_class
 from autograder.grading import db_url
 from conftest import points_of_test_cells, run_browser
 
-pytestmark = [pytest.mark.tp09, pytest.mark.slow]
+pytestmark = pytest.mark.slow  # machinery, on TP 9's notebook and sample class
 
-ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 STUDENTS = ("alice", "chloe", "emma")
 ENGLISH = ("Student's answer", "Test cell", "Grade cell", "Score:", "Comments", "Written response",
            "Coding free-response", "(Top)", "Late submission penalty", "No description", "No response")
@@ -126,7 +126,7 @@ def test_the_student_sees_their_own_figures(course):
         notebook = nbformat.read(next((course_dir / "autograded" / student / "tp09").glob("*.ipynb")), as_version=4)
         figure_cells = [c for c in notebook.cells if c.cell_type == "code" and "plt.show()" in c.source]
         assert len(figure_cells) >= 4
-        for cell in figure_cells:  # those of the copy as handed in (tests/test_figures.py)
+        for cell in figure_cells:  # those of the copy as handed in (tests/machinery/test_figures.py)
             assert any("image/png" in o.get("data", {}) for o in cell.outputs), cell.source[:80]
         images = sum(1 for c in notebook.cells if c.cell_type == "code"
                      for o in c.get("outputs", []) if "image/png" in o.get("data", {}))

@@ -134,7 +134,6 @@ def images(cell) -> list[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.tp09
 def test_grading_keeps_the_handed_in_figures_runs_an_edited_copy_whole_and_scores_the_same(tmp_path):
     course = tmp_path / "course"
     prepare_course(course, "tp09")

@@ -4,12 +4,12 @@
 * every Kubernetes object found in deploy/kubernetes/**/*.yaml is valid, in strict mode (an unknown
   field fails), for the oldest Kubernetes the z2jh chart supports (1.28) and the newest one the
   installed kubernetes-validate bundles;
-* the z2jh values (values.yaml) against tests/z2jh_values_subset.schema.yaml, the names and types of
+* the z2jh values (values.yaml) against tests/system/z2jh_values_subset.schema.yaml, the names and types of
   the chart's values schema at every level values.yaml uses (the chart version is recorded in that
   file and must be the one the docs name); the Kubernetes fragments the chart pastes into its
   objects, and the services, roles, groups and Python it hands to JupyterHub, against Kubernetes
   and JupyterHub themselves;
-* the ngshare values (ngshare-values.yaml) against tests/ngshare_values.schema.yaml, and the
+* the ngshare values (ngshare-values.yaml) against tests/system/ngshare_values.schema.yaml, and the
   Kubernetes parts of them (its pod's resources, init containers …) against Kubernetes;
 * the images' Dockerfiles: nothing of autograder/ or source/ reaches the student image but the kit,
   its build-time guard against solutions stays last, tini is its entrypoint, the grader image is
@@ -35,7 +35,7 @@ import pytest
 import yaml
 from kubernetes_validate import utils as kv_utils
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
 KUBE = DEPLOY / "kubernetes"
 TESTS = Path(__file__).resolve().parent
@@ -274,7 +274,7 @@ def test_z2jh_values_follow_the_chart_schema():
     values = z2jh_values()
     assert not schema_problems(values, z2jh_schema()), schema_problems(values, z2jh_schema())
     assert not undescribed_levels(values, z2jh_schema()), (
-        "values.yaml uses levels that tests/z2jh_values_subset.schema.yaml does not describe: "
+        "values.yaml uses levels that tests/system/z2jh_values_subset.schema.yaml does not describe: "
         f"{undescribed_levels(values, z2jh_schema())}; add the chart's property names there")
 
 
@@ -386,7 +386,7 @@ def test_the_docs_name_the_chart_version_the_schema_was_read_from():
     named = docs_chart_versions()
     assert named, "no `helm … jupyterhub/jupyterhub --version X` in README.md, docs/ or deploy/kubernetes/"
     wrong = {path: v for path, versions in named.items() for v in versions if v != schema_version}
-    assert not wrong, (f"the docs name z2jh chart {wrong}, tests/z2jh_values_subset.schema.yaml was read "
+    assert not wrong, (f"the docs name z2jh chart {wrong}, tests/system/z2jh_values_subset.schema.yaml was read "
                        f"from {schema_version}: name that version, or update the subset from the other one")
 
 

@@ -155,24 +155,31 @@ def test_every_spec_has_a_locked_test_cell_worth_its_points(tp):
 REPORT = 'import json\nprint(json.dumps({"test": float(testAccuracy)}))'
 
 
+def has_training(tp) -> bool:
+    """A TP whose training leaves `testAccuracy` (not every TP has one: docs/adding-a-tp.md)."""
+    return any(isinstance(s, VariablesSpec) and "testAccuracy" in s.variables for s in assignment(tp).specs.values())
+
+
 def errors(nb):
     return [o for c in nb.cells if c.cell_type == "code" for o in c.outputs if o.output_type == "error"]
 
 
 def test_figure_cells_are_tagged_and_nothing_graded_depends_on_them(tp):
-    """`autograder grade` leaves figure cells out (autograder/figures.py): a TP has some, and only draws in them."""
+    """`autograder grade` leaves figure cells out (autograder/figures.py): a TP's figure cells, if it has any,
+    only draw."""
     nb = nbformat.read(source_path(tp), as_version=4)
-    assert any(figures.is_figure(cell) for cell in nb.cells)
     assert figures.figure_problems(nb) == []
 
 
 @pytest.mark.slow
 def test_source_notebook_runs_and_every_hidden_check_gives_full_marks(tp, tmp_path):
     nb = nbformat.read(source_path(tp), as_version=4)
-    nb.cells.append(new_code_cell(REPORT))
+    if has_training(tp):
+        nb.cells.append(new_code_cell(REPORT))
     run_notebook(nb, tmp_path)
     assert not errors(nb)
-    assert 0 <= json.loads(nb.cells[-1].outputs[0].text)["test"] <= 1
+    if has_training(tp):
+        assert 0 <= json.loads(nb.cells[-1].outputs[0].text)["test"] <= 1
     grades = [(c.metadata.nbgrader.points, c.outputs[-1]) for c in nb.cells
               if c.metadata.get("nbgrader", {}).get("grade") and c.cell_type == "code"]
     assert grades and all(float(out.data["text/plain"]) == points for points, out in grades)

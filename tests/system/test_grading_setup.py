@@ -25,7 +25,7 @@ from autograder.grading import db_url
 from autograder.release import environment
 from conftest import cell_scores, points_of_test_cells
 
-pytestmark = [pytest.mark.tp09, pytest.mark.slow]
+pytestmark = pytest.mark.slow  # machinery, on TP 9's notebook and sample class
 
 
 def course_with_its_own_package(root: Path, probe_imports: str = "") -> Path:

@@ -8,7 +8,7 @@ import autograder
 PACKAGE = Path(autograder.__file__).resolve().parent
 # modules that may use regular expressions, and on what: never on the text of a verdict
 REGEX_USERS = {"verdict.py": "the blanks of a remark's sentence, the `code` spans it renders",
-               "nbgrader_ext.py": "the hidden-test block of a cell's source"}
+               "nbgrader_ext.py": "the hidden-test block of a cell's source", "scaffold.py": "a TP's name"}
 
 
 def _imports_re(path: Path) -> bool:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from traitlets.config import PyFileConfigLoader
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "deploy"))
 
 import classroom  # noqa: E402

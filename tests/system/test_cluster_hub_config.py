@@ -24,7 +24,7 @@ import yaml
 from jupyterhub.auth import DummyAuthenticator, NullAuthenticator
 from traitlets.config import Config
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 VALUES = REPO / "deploy" / "kubernetes" / "values.yaml"
 
 # The chart's defaults under the keys the snippets read (zero-to-jupyterhub-k8s, tag 4.4.0,

@@ -8,7 +8,6 @@ from autograder.submissions import fill
 from autograder.tp09 import checks
 from conftest import release_path, solution_sources, student_namespace, validate
 
-pytestmark = pytest.mark.tp09
 ASSIGNMENT = checks.ASSIGNMENT
 
 

@@ -200,7 +200,7 @@ CORRECT = [
                       "    dl_dw2.copy_(dl_dw2 + dl_s2.T @ x1)\n    dl_db2.copy_(dl_db2 + dl_s2.sum(0))"),
 ]
 
-# A student's three most common mistakes, made at once in one notebook (tests/test_selfcheck.py):
+# A student's three most common mistakes, made at once in one notebook (tests/contract/test_selfcheck_trial.py):
 # (function, source, fragment of the diagnosis its visible check must show), then what the
 # check of the training must say, and what the training cell says when it crashes.
 TRIAL = [

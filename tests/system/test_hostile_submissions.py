@@ -23,7 +23,7 @@ from autograder.sandbox import SANDBOX_UID_BASE
 from conftest import cell_scores
 from hostile_corpus import EXPECTED, class_answers
 
-pytestmark = [pytest.mark.tp09, pytest.mark.slow]
+pytestmark = pytest.mark.slow  # machinery, on TP 9's notebook and sample class
 
 ENV_SECRET = "jeton-secret-de-l-instructeur"
 SECRETS = ("from autograder.tp09.checks import grade",  # hidden tests (source/ only)

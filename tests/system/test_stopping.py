@@ -20,7 +20,7 @@ from autograder.grading import FINGERPRINT, db_url
 from autograder.release import environment
 from conftest import cell_scores, points_of_test_cells
 
-pytestmark = [pytest.mark.tp09, pytest.mark.slow]
+pytestmark = pytest.mark.slow  # machinery, on TP 9's notebook and sample class
 
 SAMPLE = sample_module("tp09")  # damien's training alone takes ~20 s: grading is under way when we stop it
 
@@ -43,7 +43,7 @@ def course(tmp_path):
 
 
 def expected_scores() -> dict[str, dict[str, float]]:
-    """What an uninterrupted run gives the sample class (`tests/test_contract.py` checks it with plain nbgrader)."""
+    """What an uninterrupted run gives the sample class (`tests/contract/test_contract.py` checks it with plain nbgrader)."""
     points = points_of_test_cells("tp09")
     return {student: dict.fromkeys(points, 0) if answers is None else {**points, **SAMPLE["EXPECTED"].get(student, {})}
             for student, answers in SAMPLE["STUDENTS"].items()}

@@ -1,4 +1,4 @@
-"""A given class and a driver for the synthetic scenario of tests/test_judge.py: a linked list of
+"""A given class and a driver for the synthetic scenario of tests/machinery/test_judge.py: a linked list of
 `Maillon`s whose `valeur` goes through `doubler`, an exercise the driver uses."""
 
 

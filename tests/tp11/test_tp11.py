@@ -1,12 +1,10 @@
 """What is special to TP 11: the given `Tensor` class, and the expression graphs its scenario checks build."""
 
-import pytest
 import torch
 
 from autograder.tp11 import graphs
 from conftest import assignment, student_namespace
 
-pytestmark = pytest.mark.tp11
 
 EDITED_CLASS = '''
 class Tensor:

@@ -20,7 +20,7 @@ from autograder import gradebook as gb_reader
 from conftest import points_of_test_cells
 from tp09_catalogue import CORRECT, WRONG
 
-pytestmark = [pytest.mark.tp09, pytest.mark.slow]
+pytestmark = pytest.mark.slow  # machinery, on TP 9's notebook and sample class
 
 # the first catalogued mistake of each function
 CATALOGUE = {f"wrong{i:02d}": {name: source} for i, (name, source, _) in enumerate(WRONG)
