@@ -4,7 +4,7 @@
   environment of another checkout: the grader imports the course's copy, the kernel found none.
   Now the kernel gets the grader's own modules wherever they come from: both commands grade it.
 * A kernel that cannot import what the hidden checks need (here: a course copy whose probe
-  imports a module the kernel's environment lacks), or a kernel spec whose interpreter is
+  imports, dynamically, a module the sandbox does not give kernels), or a kernel spec whose interpreter is
   gone (a checkout that reached the environment through a symlink, then deleted): before any
   copy is touched, grading refuses with the cause and the fix, and records no grade.
 """
@@ -29,13 +29,14 @@ pytestmark = pytest.mark.slow  # machinery, on TP 9's notebook and sample class
 
 
 def course_with_its_own_package(root: Path, probe_imports: str = "") -> Path:
-    """A course holding a copy of the repository's package, its probe importing `probe_imports` first."""
+    """A course holding a copy of the repository's package, its probe importing `probe_imports` first, dynamically
+    (`__import__`: autograder/package.py, which gives a kernel what the probe's import statements name, misses it)."""
     course = root / "course"
     prepare_course(course, "tp09")
     shutil.copytree(REPO / "autograder", course / "autograder", ignore=shutil.ignore_patterns("__pycache__"))
     if probe_imports:
         probe = course / "autograder" / "probe.py"
-        probe.write_text(probe.read_text().replace("\nimport ", f"\nimport {probe_imports}\nimport ", 1))
+        probe.write_text(probe.read_text().replace("\nimport ", f"\n__import__({probe_imports!r})\nimport ", 1))
     assert nbgrader(course, "generate_assignment", "tp09", "--force") == 0
     hand_in(course, "tp09", {"ref": {}})
     return course
@@ -77,8 +78,8 @@ def test_a_course_holding_its_own_copy_of_the_package_is_graded_by_both_commands
 
 
 def test_a_kernel_that_cannot_import_the_probe_stops_both_commands_before_any_grade(tmp_path):
-    course = course_with_its_own_package(tmp_path, probe_imports="module_absent_du_noyau")
-    missing = "No module named 'module_absent_du_noyau'"
+    course = course_with_its_own_package(tmp_path, probe_imports="autograder.course")
+    missing = "No module named 'autograder.course'"
     assert_refused_without_a_grade(course, plain_nbgrader(course), "autograder-sandbox", missing, "KERNEL_MODULES")
     assert_refused_without_a_grade(course, autograder_grade(course), "autograder-warm", missing, "KERNEL_MODULES")
 
