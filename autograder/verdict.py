@@ -104,7 +104,9 @@ class Result:
 
     @property
     def head(self) -> str:
-        return f"{self.function} : {self.points:g} / {self.possible:g} point(s)"
+        """« ✅ relu : 1 / 1 point(s) »: the mark, the function, its points."""
+        symbol = {"ok": "✅", "partial": "🟠", "ko": "❌"}[self.mark]
+        return f"{symbol} {self.function} : {self.points:g} / {self.possible:g} point(s)"
 
     @property
     def messages(self) -> list[str]:
@@ -113,8 +115,7 @@ class Result:
 
     def report(self) -> str:
         """The verdict as text: the heading with its mark, then one `   - ` line per remark."""
-        symbol = {"ok": "✅", "partial": "🟠", "ko": "❌"}[self.mark]
-        return "\n".join([f"{symbol} {self.head}", *(f"   - {m}" for m in self.messages)])
+        return "\n".join([self.head, *(f"   - {m}" for m in self.messages)])
 
     def html(self) -> str:
         """The verdict as a block of HTML (feedback pages): lines that wrap, `code` in backticks."""

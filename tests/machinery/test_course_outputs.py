@@ -224,6 +224,9 @@ def test_a_verdict_travels_as_data_and_back():
     result = Result(function="f", points=0.67, possible=2, remarks=tuple(VERDICTS[("carla", "tp01", "test_retropropagation")]))
     assert Result.from_json(json.loads(json.dumps(result.to_json()))) == result
     assert result.messages[-1].endswith("(écart max 1.7). (de même pour `dl_db2`)") and len(result.messages) == 3
+    assert result.report().startswith("🟠 f : 0.67 / 2 point(s)\n   - le gradient de `w` est transposé.")
+    assert result.html().startswith('<div class="verdict verdict-partial"><p class="verdict-head">🟠 f : 0.67 / 2 '
+                                    'point(s)</p><ul class="verdict-lines"><li>le gradient de <code>w</code>')
     for malformed in (None, {}, {"function": "f", "points": "x", "possible": 1, "remarks": []},
                       {"function": "f", "points": 1, "possible": 1, "remarks": [{"output": "a"}]}):
         with pytest.raises(ValueError):
