@@ -105,14 +105,17 @@ TRIAL = [
 '''
 
 
+def meta(grade_id: str, solution: bool = False, grade: bool = False, points: float | None = None) -> dict:
+    """A cell's nbgrader metadata: locked unless it is a solution; a test cell is `grade` with its points."""
+    data = {"grade": grade, "grade_id": grade_id, "locked": not solution, "schema_version": 3,
+            "solution": solution, "task": False}
+    if points is not None:
+        data["points"] = points
+    return {"nbgrader": data}
+
+
 def notebook(tp: str) -> nbformat.NotebookNode:
     """The source notebook: the cells `make release` fills (`outils`, the solution), a check, a hidden test."""
-    def meta(grade_id, solution=False, grade=False, points=None):
-        data = {"grade": grade, "grade_id": grade_id, "locked": not solution, "schema_version": 3,
-                "solution": solution, "task": False}
-        if points is not None:
-            data["points"] = points
-        return {"nbgrader": data}
     hidden = (f'verifier("exemple")\n\n### BEGIN HIDDEN TESTS\nfrom autograder.{tp}.checks import grade\n'
               'grade("exemple", globals())\n### END HIDDEN TESTS')
     nb = new_notebook(cells=[

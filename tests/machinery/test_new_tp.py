@@ -14,6 +14,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from autograder import gradebook
 from autograder.demo import hand_in
+from autograder.scaffold import meta
 from autograder.grading import db_url
 from autograder.release import environment
 from conftest import REPO
@@ -65,14 +66,6 @@ grade = ASSIGNMENT.grade
 def hidden(name):
     return f'### BEGIN HIDDEN TESTS\nfrom autograder.tp99.checks import grade\ngrade("{name}", globals())\n' \
            '### END HIDDEN TESTS'
-
-
-def meta(grade_id, solution=False, grade=False, points=None):
-    data = {"grade": grade, "grade_id": grade_id, "locked": not solution, "schema_version": 3,
-            "solution": solution, "task": False}
-    if points is not None:
-        data["points"] = points
-    return {"nbgrader": data}
 
 
 def notebook():
