@@ -133,9 +133,10 @@ def run_notebook(nb, cwd, allow_errors=False):
     return nb
 
 
-def validate(path):
-    done = subprocess.run([sys.executable, "-m", "nbgrader", "validate", str(path)], capture_output=True, text=True,
-                          env=environment(), cwd=path.parent)
+def validate(*paths):
+    """What `nbgrader validate` prints for these notebooks (validated in this order, from the first one's folder)."""
+    done = subprocess.run([sys.executable, "-m", "nbgrader", "validate", *map(str, paths)], capture_output=True,
+                          text=True, env=environment(), cwd=paths[0].parent)
     return done.stdout + done.stderr
 
 

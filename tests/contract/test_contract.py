@@ -2,18 +2,21 @@
 
 Reference full marks, the untouched release at zero, forged facts at zero, the release in
 sync with the source and the reference, the notebook running to its target, and the sample
-class graded by plain nbgrader as it says. Totals come from the notebooks' points.
+class graded as it says: the whole class by `autograder grade`, a few of its copies by plain
+nbgrader end to end. Totals come from the notebooks' points.
 """
 
 import json
 import re
 import shutil
+from concurrent.futures import ThreadPoolExecutor
+from types import SimpleNamespace
 
 import nbformat
 import pytest
 from nbformat.v4 import new_code_cell
 
-from autograder import figures, probe
+from autograder import cli, figures, probe
 from autograder.demo import hand_in, nbgrader, prepare_course, sample_module
 from autograder.release import release, shared_cells, solution_cell_source
 from autograder.specs import VariablesSpec
@@ -190,37 +193,99 @@ def test_completed_release_validates_in_the_students_environment(tp, student_env
     done = fill(nbformat.read(release_path(tp), as_version=4), solutions(nbformat.read(source_path(tp), as_version=4)))
     path = student_env / "done.ipynb"
     nbformat.write(done, path)
-    assert "Success! Your notebook passes all the tests." in validate(path)
     untouched = student_env / "untouched.ipynb"
     shutil.copy(release_path(tp), untouched)
-    report = validate(untouched)
-    assert "VALIDATION FAILED" in report and "la fonction n'est pas encore écrite" in report
+    # one `nbgrader validate` for both notebooks (it validates them in order, each in its own kernel)
+    passed, success, untouched_report = validate(path, untouched).partition(
+        "Success! Your notebook passes all the tests.")
+    assert success and "VALIDATION FAILED" not in passed, passed
+    assert "VALIDATION FAILED" in untouched_report and "la fonction n'est pas encore écrite" in untouched_report
 
 
-@pytest.fixture()
-def graded_sample_class(tp, tmp_path):
-    course = tmp_path / "course"
-    prepare_course(course, tp)
-    assert nbgrader(course, "generate_assignment", tp, "--force") == 0
-    hand_in(course, tp, sample_module(tp)["STUDENTS"])
-    assert nbgrader(course, "autograde", tp, "--Execute.timeout=60") == 0
-    assert nbgrader(course, "generate_feedback", tp) == 0
-    return course
+# ---------------------------------------------------------------- the sample class, graded
+
+
+def few_copies(tp):
+    """The copies of the sample class that plain nbgrader grades: the full-marks one, the untouched release
+    and the first one with mistakes."""
+    sample = sample_module(tp)
+    return [next(s for s, answers in sample["STUDENTS"].items() if answers == {}),
+            next(s for s, answers in sample["STUDENTS"].items() if answers is None),
+            next(iter(sample["EXPECTED"]))]
+
+
+@pytest.fixture(scope="module")
+def graded_sample_class(tmp_path_factory):
+    """`graded_sample_class(tp)`, made once per TP: the whole sample class graded by `autograder grade`,
+    and `few_copies` of it by plain nbgrader end to end, each in a course of its own and both at once, one
+    core each (nbgrader runs one kernel at a time; `autograder grade --jobs 1` one warm kernel at a time:
+    on five copies, more workers cost more to start than they save)."""
+    graded = {}
+
+    def grade(tp):
+        if tp not in graded:
+            root = tmp_path_factory.mktemp(f"sample-{tp}")
+            prepare_course(root / "released", tp)
+            with open(root / "released" / "nbgrader_config.py", "a") as f:
+                f.write("\nc.Execute.timeout = 60\n")  # a cell runs 60 s at most
+            assert nbgrader(root / "released", "generate_assignment", tp, "--force") == 0
+            students, few = sample_module(tp)["STUDENTS"], few_copies(tp)
+            whole = shutil.copytree(root / "released", root / "autograder")
+            hand_in(whole, tp, students)
+            plain = shutil.copytree(root / "released", root / "nbgrader")
+            hand_in(plain, tp, {s: students[s] for s in few})
+            with ThreadPoolExecutor(1) as pool:
+                plain_status = pool.submit(lambda: [nbgrader(plain, "autograde", tp),
+                                                    nbgrader(plain, "generate_feedback", tp)])
+                status = cli.main(["grade", tp, "--course", str(whole), "--jobs", "1"])
+                graded[tp] = SimpleNamespace(whole=whole, status=status, plain=plain, plain_status=plain_status.result())
+        return graded[tp]
+
+    return grade
+
+
+def expected_scores(tp, students):
+    """What the sample class says each of these copies gets, per test cell: the untouched release 0
+    everywhere, the others full marks except where `EXPECTED` says (a training graded on its accuracy:
+    ± 2 test images, hence the tolerance there)."""
+    sample, points = sample_module(tp), points_of_test_cells(tp)
+    expected = {}
+    for student in students:
+        if sample["STUDENTS"][student] is None:
+            expected[student] = dict.fromkeys(points, 0)
+        elif student in sample["EXPECTED"]:
+            expected[student] = pytest.approx({**points, **sample["EXPECTED"][student]}, abs=0.05)
+        else:
+            expected[student] = pytest.approx(points)
+    return expected
+
+
+def assert_graded_as_the_sample_class_says(course, tp, students):
+    scores = cell_scores(course, tp)
+    assert set(scores) == set(students)
+    for student, expected in expected_scores(tp, students).items():
+        assert scores[student] == expected, student
+    for student in students:
+        html = next((course / "feedback" / student / tp).glob("*.html")).read_text()
+        assert "BEGIN HIDDEN TESTS" not in html and "autograder.tp" not in html and "BEGIN SOLUTION" not in html
 
 
 @pytest.mark.slow
-def test_plain_nbgrader_grades_the_sample_class_as_it_says(tp, graded_sample_class):
-    scores = cell_scores(graded_sample_class, tp)
-    sample, points = sample_module(tp), points_of_test_cells(tp)
-    untouched = [s for s, answers in sample["STUDENTS"].items() if answers is None]
-    full = [s for s, answers in sample["STUDENTS"].items() if answers == {}]
-    assert untouched and full
-    for student in untouched:
-        assert set(scores[student].values()) == {0}, student
-    for student in full:
-        assert scores[student] == pytest.approx(points), student
-    for student, expected in sample["EXPECTED"].items():  # a training graded on its accuracy: ± 2 test images
-        assert scores[student] == pytest.approx({**points, **expected}, abs=0.05), student
-    for student in sample["STUDENTS"]:
-        html = next((graded_sample_class / "feedback" / student / tp).glob("*.html")).read_text()
-        assert "BEGIN HIDDEN TESTS" not in html and "autograder.tp" not in html and "BEGIN SOLUTION" not in html
+def test_autograder_grade_grades_the_sample_class_as_it_says(tp, graded_sample_class):
+    """The whole sample class through `autograder grade` (nbgrader's Autograde and feedback, warm kernels)."""
+    students = sample_module(tp)["STUDENTS"]
+    assert any(a is None for a in students.values()) and any(a == {} for a in students.values())
+    graded = graded_sample_class(tp)
+    assert graded.status == 0
+    assert_graded_as_the_sample_class_says(graded.whole, tp, list(students))
+
+
+@pytest.mark.slow
+def test_plain_nbgrader_grades_a_few_sample_copies_end_to_end(tp, graded_sample_class):
+    """Plain nbgrader, as an instructor without `autograder grade` runs it (`nbgrader autograde`, each copy
+    in a fresh sandboxed kernel, then `nbgrader generate_feedback`), on `few_copies` of the sample class.
+    That both commands give the same scores cell by cell, `tests/test_class_grading.py` checks on a larger
+    class."""
+    graded = graded_sample_class(tp)
+    assert graded.plain_status == [0, 0]
+    assert_graded_as_the_sample_class_says(graded.plain, tp, few_copies(tp))
