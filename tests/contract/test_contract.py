@@ -284,7 +284,7 @@ def test_autograder_grade_grades_the_sample_class_as_it_says(tp, graded_sample_c
 def test_plain_nbgrader_grades_a_few_sample_copies_end_to_end(tp, graded_sample_class):
     """Plain nbgrader, as an instructor without `autograder grade` runs it (`nbgrader autograde`, each copy
     in a fresh sandboxed kernel, then `nbgrader generate_feedback`), on `few_copies` of the sample class.
-    That both commands give the same scores cell by cell, `tests/test_class_grading.py` checks on a larger
+    That both commands give the same scores cell by cell, `tests/system/test_class_grading.py` checks on a larger
     class."""
     graded = graded_sample_class(tp)
     assert graded.plain_status == [0, 0]
