@@ -6,6 +6,7 @@ import re
 import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import nbformat
 import pytest
@@ -42,12 +43,24 @@ CLASS = {
 }
 
 
-def course_with(tmp_path, students, timeout=25):  # the training takes ~1 s; "forever" costs the timeout
-    course = tmp_path / "course"
+# seconds a cell may run: "forever" costs it in each command; the slowest of the other cells, the imports of
+# a fresh kernel, took 2.5 s on a busy machine (the training ~1 s)
+TIMEOUT = 15
+
+
+@pytest.fixture(scope="module")
+def released(tmp_path_factory):
+    """A course where nbgrader has generated TP 9, cells stopped after `TIMEOUT` s: each test copies it."""
+    course = tmp_path_factory.mktemp("released") / "course"
     prepare_course(course, "tp09")
     with open(course / "nbgrader_config.py", "a") as f:
-        f.write(f"\nc.Execute.timeout = {timeout}\n")
+        f.write(f"\nc.Execute.timeout = {TIMEOUT}\n")
     assert nbgrader(course, "generate_assignment", "tp09", "--force") == 0
+    return course
+
+
+def course_with(released, course, students):
+    shutil.copytree(released, course)
     hand_in(course, "tp09", students)
     return course
 
@@ -57,31 +70,38 @@ def gradebook(course):
     return gb_reader.cell_scores(db_url(course), "tp09", "all")
 
 
-def forget_grades(course):
-    for folder in ("autograded", "feedback"):
-        shutil.rmtree(course / folder, ignore_errors=True)
-    with Gradebook(db_url(course)) as gb:
-        for student in list(gb.students):
-            gb.remove_student(student.id)
-
-
 TERMINAL = {}  # what each grading command printed to the instructor's terminal (stderr)
 
 
-def _run(*args: str, cwd) -> int:
-    done = subprocess.run([sys.executable, "-m", *args], cwd=cwd, env=environment(), capture_output=True, text=True)
-    TERMINAL[args[0]] = done.stderr
-    return done.returncode
+def _runs(commands, folders) -> list[int]:
+    """`python -m` each command in its folder, all at once; their exit statuses, what they printed in `TERMINAL`."""
+    with ThreadPoolExecutor(len(commands)) as pool:
+        done = list(pool.map(lambda args, cwd: subprocess.run([sys.executable, "-m", *args], cwd=cwd, env=environment(),
+                                                              capture_output=True, text=True), commands, folders))
+    TERMINAL[commands[0][0]] = "".join(d.stderr for d in done)
+    return [d.returncode for d in done]
+
+
+def halves(students):
+    """The class in two halves that take nbgrader about as long ("forever" takes about as long as three copies)."""
+    others = [s for s in students if s != "forever"]
+    cut = len(others) // 2 - 1
+    return ["forever", *others[:cut]], others[cut:]
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    """The same class graded by sequential nbgrader, then by `autograder grade --jobs 3`."""
-    course = course_with(tmp_path_factory.mktemp("class"), CLASS)
-    assert _run("nbgrader", "autograde", "tp09", "--log-level=WARN", cwd=course) == 0, TERMINAL["nbgrader"]
-    sequential = gradebook(course)
-    forget_grades(course)
-    status = _run("autograder.cli", "grade", "tp09", "--jobs", "3", "--course", str(course), cwd=course)
+def graded(released, tmp_path_factory):
+    """The class graded by sequential `nbgrader autograde`, then by `autograder grade --jobs 3`, each in a
+    course of its own. nbgrader grades each copy on its own, in a fresh kernel: it runs on two halves of
+    the class at once (two courses), and the two gradebooks together are what it gives the class."""
+    root = tmp_path_factory.mktemp("class")
+    parts = [course_with(released, root / f"nbgrader-{i}", {s: CLASS[s] for s in half})
+             for i, half in enumerate(halves(CLASS))]
+    command = ("nbgrader", "autograde", "tp09", "--log-level=WARN")
+    assert _runs([command] * len(parts), parts) == [0] * len(parts), TERMINAL["nbgrader"]
+    sequential = {student: cells for part in parts for student, cells in gradebook(part).items()}
+    course = course_with(released, root / "course", CLASS)
+    [status] = _runs([("autograder.cli", "grade", "tp09", "--jobs", "3", "--course", str(course))], [course])
     return course, sequential, gradebook(course), status
 
 
@@ -177,8 +197,8 @@ def test_unchanged_submissions_are_skipped_and_changed_ones_regraded(graded, cap
     assert "1 copie(s) notée(s)" in capsys.readouterr().out
 
 
-def test_unreadable_and_gutted_submissions_are_reported_and_the_class_is_graded(tmp_path, capsys):
-    course = course_with(tmp_path, {"ok": {}, "gutted": {}, "garbage": {}})
+def test_unreadable_and_gutted_submissions_are_reported_and_the_class_is_graded(released, tmp_path, capsys):
+    course = course_with(released, tmp_path / "course", {"ok": {}, "gutted": {}, "garbage": {}})
     garbage = next((course / "submitted" / "garbage" / "tp09").glob("*.ipynb"))
     garbage.write_text("{ ceci n'est pas du JSON")
     gutted = next((course / "submitted" / "gutted" / "tp09").glob("*.ipynb"))
