@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv sandbox-tools browser classroom-tools classroom release student-kit demo test test-classroom hub lab benchmark benchmark-class benchmark-scale benchmark-capacity clean
+.PHONY: venv sandbox-tools browser classroom-tools classroom release student-kit demo test test-stability test-classroom hub lab benchmark benchmark-class benchmark-scale benchmark-capacity clean
 
 venv: $(STAMP)
 
@@ -71,6 +71,11 @@ demo: release
 ## The whole test suite (CI runs this).
 test: venv browser
 	$(PY) -m pytest -q
+
+## One copy, one grade: every catalogue entry graded under 1,000 draws gets one score (`make test`: 16).
+STABILITY_SEEDS ?= 1000
+test-stability: venv
+	STABILITY_SEEDS=$(STABILITY_SEEDS) $(PY) -m pytest -q -p no:cacheprovider tests/contract/test_stability.py
 
 ## JupyterLab on the course, with the nbgrader extensions (Formgrader, Assignments, Validate).
 lab: venv

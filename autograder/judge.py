@@ -10,10 +10,13 @@ One judge per kind of check (`JUDGES`), as the kernel has one observer per kind
 (`probe.OBSERVERS`). The kinds that call the student's function share the policy
 (`_policed`): refusals that give no point (undefined, evasion, forbidden call, autograd,
 loops where forbidden, tensor subclasses), then the kind's score, then penalties.
+The built cases decide the score; the extra (random) ones only cost what the built ones
+all accept, as one case more (`_scored`), so that a verdict does not depend on the draw.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Callable, Sequence
 
 import torch
@@ -279,12 +282,26 @@ def _success(obs: Observation) -> Remark:
                  else f"correct sur les {len(labels)} essais.")
 
 
+def _scored(spec: Spec, obs: Observation, score: Callable[[Any, Observation], Scored]) -> Scored:
+    """The score of the built cases; when they are all right, the extra cases, if any fails, count as one
+    wrong case more."""
+    built = [steps for steps in obs.calls if not steps[0].case.extra]
+    extra = [steps for steps in obs.calls if steps[0].case.extra]
+    if not built or not extra:
+        return score(spec, obs)
+    share, remarks = score(spec, replace(obs, calls=built))
+    if share < 1:
+        return share, remarks
+    share, remarks = score(spec, replace(obs, calls=extra))
+    return (1.0, []) if share == 1 else (len(built) / (len(built) + 1), remarks)
+
+
 def _policed(spec: Spec, obs: Observation, score: Callable[[Any, Observation], Scored]) -> Result:
     """The spec's policy around the score of its kind (see the module's docstring)."""
     refusal = _refusal(spec, obs)
     if refusal:
         return Result(function=spec.name, points=0.0, possible=spec.points, remarks=(plain(refusal),))
-    share, remarks = score(spec, obs)
+    share, remarks = _scored(spec, obs, score)
     complete = share == 1
     share = _penalties(spec, obs, share, remarks)
     return Result(function=spec.name, points=round(spec.points * share, 2), possible=spec.points,

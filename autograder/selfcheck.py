@@ -6,9 +6,10 @@ the feedback will give (`Result.report()`), in a few lines. A failing check rais
 `VerificationRatee`, which IPython shows without a traceback and which stops Run All.
 
 The students' environment holds the checks but no reference module (see
-`autograder.student_kit`), so nothing stands in for the other exercises a function
-uses: they are checked first, and when one fails the student is told to fix it first
-instead of reading a failure that is not theirs.
+`autograder.student_kit`). The other exercises a function uses are checked first; where
+one fails, the check's own version of it (its oracle, `stand_in_function`) stands in
+for it, as the reference does in the grader, so the verdict is the feedback's, and it
+names the failing one too.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 import importlib
 import secrets
 import sys
+import types
 from typing import Any
 
 from autograder import judge, probe
@@ -27,6 +29,8 @@ from autograder.verdict import Result, plain
 MAX_LINES = 5  # what a student reads under a check: the verdict, then its first messages
 USES = "`{name}` utilise votre `"  # how a verdict that blames another exercise starts
 USES_A_FAILING = USES + "{used}`, qui ne passe pas sa vérification : corrigez-la d'abord."
+USES_A_FAILING_STOOD_IN = (USES + "{used}`, qui ne passe pas sa vérification : `{name}` a été vérifiée avec une "
+                           "version juste de `{used}` à sa place ; corrigez `{used}` aussi.")
 
 
 class VerificationRatee(Exception):
@@ -65,22 +69,30 @@ def _fails_on_its_own(result: Result) -> bool:
 
 def check(assignment: Assignment, name: str, namespace: dict[str, Any], seed: int | None = None,
           _done: dict[str, Result] | None = None) -> Result:
-    """The verdict on `name` as the notebook defines it and everything it uses."""
+    """The verdict on `name` as the notebook defines it, the feedback's: where another exercise it uses fails
+    its own check, the check's own version of that exercise stands in for it (the grader's reference does),
+    and the verdict names it."""
     done = {} if _done is None else _done
     if name in done:
         return done[name]
     seed = secrets.randbits(62) if seed is None else seed
     spec = assignment.specs[name]
+    failing: list[str] = []
     if not isinstance(spec, VariablesSpec):
         done[name] = None  # being checked: a function that uses this one back does not wait for it
-        for used in _exercises_used(assignment, name, namespace):
-            verdict = check(assignment, used, namespace, seed, done)
-            if verdict is not None and not verdict.complete:
-                done[name] = Result(function=name, points=0.0, possible=spec.points,
-                                    remarks=(plain(USES_A_FAILING.format(name=name, used=used)),))
-                return done[name]
+        used = _exercises_used(assignment, name, namespace)
+        failing = [u for u in used if (v := check(assignment, u, namespace, seed, done)) is not None and not v.complete]
+        blocking = next((u for u in failing if assignment.specs[u].stand_in_function() is None), None)
+        if blocking:
+            done[name] = Result(function=name, points=0.0, possible=spec.points,
+                                remarks=(plain(USES_A_FAILING.format(name=name, used=blocking)),))
+            return done[name]
     request = assignment.plan(name, seed, stand_ins=False)
+    if failing:
+        request["stand_ins"] = _standing_in(assignment, namespace, failing, used)
     result = assignment.judge_facts(name, seed, probe.observe(request, namespace))
+    if failing:
+        result = result.adding(*(plain(USES_A_FAILING_STOOD_IN.format(name=name, used=u)) for u in failing))
     if isinstance(spec, VariablesSpec) and not result.complete:
         failing = [n for n, s in assignment.specs.items() if not isinstance(s, VariablesSpec)
                    and _fails_on_its_own(check(assignment, n, namespace, seed, done))]
@@ -88,6 +100,20 @@ def check(assignment: Assignment, name: str, namespace: dict[str, Any], seed: in
             result = result.adding(judge.failing_functions(failing))
     done[name] = result
     return result
+
+
+def _standing_in(assignment: Assignment, namespace: dict[str, Any], failing: list[str],
+                 used: list[str]) -> dict[str, Any]:
+    """The exercises `used`, as the notebook defines them but with the check's own version of those that
+    fail: the notebook's ones copied over globals where the failing ones are replaced, so that a passing
+    exercise that calls a failing one calls the stand-in too."""
+    scope = dict(namespace)
+    scope.update({u: assignment.specs[u].stand_in_function() for u in failing})
+    for u in used:
+        fn = namespace.get(u)
+        if u not in failing and isinstance(fn, types.FunctionType):
+            scope[u] = types.FunctionType(fn.__code__, scope, u, fn.__defaults__, fn.__closure__)
+    return {u: scope[u] for u in used if u in scope}
 
 
 def verify(assignment: Assignment, name: str, namespace: dict[str, Any]) -> Result:

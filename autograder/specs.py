@@ -32,7 +32,7 @@ from typing import Any, Callable, Literal, Sequence
 import torch
 from torch.utils._pytree import tree_map
 
-from autograder import codec
+from autograder import codec, probe
 from autograder.codec import Seed
 
 Value = Any  # a value `autograder.codec` encodes: nested plain values, tensor leaves
@@ -41,11 +41,17 @@ Inputs = dict[str, Value]
 
 @dataclass(frozen=True, kw_only=True)
 class Case:
-    """Inputs of one call (or of one sequence of calls); `label` says to the student what was tried."""
+    """Inputs of one call (or of one sequence of calls); `label` says to the student what was tried.
+
+    A spec's cases are built so that each of its catalogued mistakes shows on every draw; an `extra`
+    case is drawn at random on top of them, to catch what nobody catalogued yet. It weighs only on code
+    that every built case accepts (`judge`): one copy gets one grade, whatever the draw.
+    """
 
     label: str
     inputs: Inputs
     dtype: torch.dtype = torch.float64
+    extra: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -115,6 +121,20 @@ class _Called:
         """The cases the function is called on, in the order the kernel reports them."""
         return list(cases)
 
+    def stand_in_function(self) -> Callable | None:
+        """The exercise as the check computes it, callable as the student's function is: what the self-check
+        calls in place of a student's exercise that fails, while it checks one that uses it (the grader calls
+        the reference); None when the check cannot."""
+        exercise = getattr(self, "stand_in", None)
+        if exercise is None:
+            return None
+
+        def stand_in(*args: Any, **kwargs: Any) -> Any:
+            with probe.untraced():
+                return exercise(*args, **kwargs)
+        stand_in.__name__ = self.name
+        return stand_in
+
     def request(self, cases: Sequence[Case], *, stand_ins: str, exercises: Sequence[str]) -> dict[str, Any]:
         """What the kernel's observer of this kind needs (see `autograder.probe`), beyond kind and nonce."""
         return {"function": self.name, "arguments": list(self.arguments), "stand_ins": stand_ins,
@@ -138,6 +158,23 @@ class FunctionSpec(_Called):
     error_hints: tuple[tuple[str, str], ...] = ()  # (substring of the error, French hint)
     accumulates: tuple[str, ...] = ()  # inputs updated in place: their increments are the outputs
     kind = "function"
+
+    def stand_in_function(self) -> Callable | None:
+        """The oracle called as the exercise (untraced: it is not the student's code), its results in the
+        dtype of the tensors it is given."""
+        if self.accumulates:
+            return None
+
+        def stand_in(*args: Any, **kwargs: Any) -> Any:
+            inputs = {**dict(zip(self.arguments, args)), **kwargs}
+            dtype = next((v.dtype for v in inputs.values() if isinstance(v, torch.Tensor) and v.is_floating_point()),
+                         None)
+            with probe.untraced():
+                out = tree_map(lambda v: v.to(dtype) if dtype and isinstance(v, torch.Tensor)
+                               and v.is_floating_point() else v, tuple(self.oracle(inputs)))
+            return out[0] if len(self.outputs) == 1 else out
+        stand_in.__name__ = self.name
+        return stand_in
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -253,6 +290,7 @@ class ScenarioSpec(_Called):
     cases: Callable[[torch.Generator], list[Case]]
     oracle: Callable[[Inputs], tuple] | None = None
     properties: Callable[[Inputs, Value], list[str]] | None = None
+    stand_in: Callable[..., Any] | None = None  # the exercise done by the check (`stand_in_function`)
     policy: Policy = field(default_factory=Policy)
     tolerance: Tolerance = field(default_factory=Tolerance)
     mistakes: tuple[Mistake, ...] = ()

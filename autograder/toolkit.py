@@ -78,6 +78,17 @@ def softmax(s: torch.Tensor) -> torch.Tensor:
     return torch.softmax(s, dim=1)
 
 
+def labels(gen: torch.Generator, n: int, classes: int) -> torch.Tensor:
+    """`n` class labels: with the last class among them when `n` > 1; in a batch of one, a class that is
+    neither the first nor the last, so that a one-hot built without the number of classes (`F.one_hot(y)`,
+    `max(y) + 1` columns) can neither be right nor broadcast, whatever the draw."""
+    if n == 1:
+        return torch.randint(1, classes - 1, (1,), generator=gen)
+    y = torch.randint(0, classes, (n,), generator=gen)
+    y[int(torch.randint(0, n, (), generator=gen))] = classes - 1
+    return y
+
+
 def one_hot(y: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """The labels `y` as one-hot rows with as many classes as `like` has columns, in `like`'s dtype."""
     return F.one_hot(y, like.shape[1]).to(like.dtype)
@@ -87,6 +98,9 @@ def one_hot(y: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 
 UNDEFINED_NAME = ("is not defined", "une variable utilisée dans la fonction n'existe pas : n'utilisez que ses arguments.")
 SIZES_DIFFER = ("must match the size", "formes incompatibles : comparez les formes de vos tenseurs avec celles de l'énoncé.")
+ONE_HOT_WIDTH = ("must match the size", "formes incompatibles : si vous formez le one-hot avec F.one_hot(y), donnez-lui "
+                                        "le nombre de classes, F.one_hot(y, s.shape[1]) ; sans lui, il n'a que max(y) + 1 "
+                                        "colonnes quand la dernière classe manque au lot.")
 
 
 def return_order(names: tuple[str, ...]) -> tuple[Mistake, ...]:

@@ -16,8 +16,8 @@ import torch.nn.functional as F
 
 from autograder.assignment import Assignment
 from autograder.codec import Foreign
-from autograder.toolkit import (F32, F64, SIZES_DIFFER, UNDEFINED_NAME, by_hand, forbidden, gradients, one_hot,
-                                optimiser_trajectory, randn, seed, softmax, table, two_sided)
+from autograder.toolkit import (F32, F64, ONE_HOT_WIDTH, SIZES_DIFFER, UNDEFINED_NAME, by_hand, forbidden, gradients,
+                                labels, one_hot, optimiser_trajectory, randn, seed, softmax, table, two_sided)
 from autograder.training import DigitsTraining
 from autograder.verdict import Remark
 from autograder.specs import Case, FunctionSpec, Mistake, SequenceSpec, StatisticalSpec
@@ -57,7 +57,7 @@ _logits_cases = table([("float64, lot 5, 4 classes", F64, 5, 4, 2.0), ("float32,
                        ("float64, lot de taille 1, 3 classes", F64, 1, 3, 2.0),
                        ("float64, logits vers ±1000", F64, 6, 5, 1000.0), ("float32, logits vers ±1000", F32, 4, 7, 1000.0)],
                       lambda gen, batch, classes, scale: {"s": randn(gen, batch, classes, scale=scale),
-                                                         "y": torch.randint(0, classes, (batch,), generator=gen)})
+                                                         "y": labels(gen, batch, classes)})
 
 
 NETWORKS = [("float64, lot 5, 7→4→3", 5, 7, 4, 3, torch.float64),
@@ -158,7 +158,7 @@ CROSS_ENTROPY = FunctionSpec(
     name="cross_entropy", points=2, arguments=("s", "y"), outputs=("cross_entropy(s, y)",), cases=_logits_cases,
     oracle=lambda a: (F.cross_entropy(a["s"], a["y"]),), policy=SOFTMAX_POLICY, error_hints=(
         ("index", "y contient des indices de classe (int64) : prenez log_softmax(s)[n, y[n]] pour chaque exemple n, "
-                  "par exemple avec gather ou s[torch.arange(N), y]."), *COMMON_HINTS),
+                  "par exemple avec gather ou s[torch.arange(N), y]."), ONE_HOT_WIDTH, *COMMON_HINTS),
     mistakes=(
         Mistake(output=0, message="somme au lieu de moyenne : la loss est la moyenne sur le lot (divisez par N).",
                 predict=lambda a, e: e[0] * a["s"].shape[0]),
@@ -178,7 +178,7 @@ CROSS_ENTROPY = FunctionSpec(
 DCROSS_ENTROPY = FunctionSpec(
     name="dcross_entropy", points=2, arguments=("s", "y"), outputs=("dcross_entropy(s, y)",), cases=_logits_cases,
     oracle=lambda a: gradients(lambda s: F.cross_entropy(s, a["y"]), a["s"]), policy=SOFTMAX_POLICY,
-    error_hints=COMMON_HINTS,
+    error_hints=(ONE_HOT_WIDTH, *COMMON_HINTS),
     mistakes=(
         Mistake(output=0, message="le gradient n'est pas divisé par la taille du lot N : la loss est une moyenne.",
                 predict=lambda a, e: e[0] * a["s"].shape[0]),

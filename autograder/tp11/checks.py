@@ -14,8 +14,8 @@ import torch
 import torch.nn.functional as F
 
 from autograder.assignment import Assignment
-from autograder.toolkit import (F32, F64, UNDEFINED_NAME, by_hand, forbidden, gradients, one_hot, randn, softmax,
-                                table)
+from autograder.toolkit import (F32, F64, ONE_HOT_WIDTH, UNDEFINED_NAME, by_hand, forbidden, gradients, labels,
+                                one_hot, randn, softmax, table)
 from autograder.specs import FunctionSpec, Mistake, ScenarioSpec
 from autograder.tp11 import given, graphs
 from autograder.training import DigitsTraining
@@ -235,7 +235,7 @@ def _logits(gen: torch.Generator, n: int, c: int, scale: float, dl: float) -> di
     s = randn(gen, n, c, scale=scale)
     if scale >= 1000:  # each row's largest logit at +scale: exp overflows whatever the draw
         s = s - s.amax(dim=1, keepdim=True) + scale
-    return {"dl_out": torch.tensor(dl, dtype=F64), "s": s, "y": torch.randint(0, c, (n,), generator=gen)}
+    return {"dl_out": torch.tensor(dl, dtype=F64), "s": s, "y": labels(gen, n, c)}
 
 
 _logits_cases = table([("float64, lot 5, 4 classes, dl_out = 1", F64, 5, 4, 2.0, 1.0),
@@ -248,7 +248,7 @@ CROSS_ENTROPY_BACKWARD = FunctionSpec(
     name="cross_entropy_backward", points=2, arguments=("dl_out", "s", "y"), outputs=("dl_s",), cases=_logits_cases,
     oracle=lambda a: gradients(lambda s: F.cross_entropy(s, a["y"]) * a["dl_out"], a["s"]), policy=RULE,
     error_hints=(("index", "y contient des indices de classe (int64) : le one-hot de y vaut 1 en [n, y[n]], par exemple "
-                           "F.one_hot(y, C) ou p[torch.arange(N), y]."), *COMMON_HINTS),
+                           "F.one_hot(y, C) ou p[torch.arange(N), y]."), ONE_HOT_WIDTH, *COMMON_HINTS),
     mistakes=(
         Mistake(output=0, message="le gradient n'est pas divisé par la taille du lot N : la loss est une moyenne.",
                 predict=lambda a, e: e[0] * a["s"].shape[0]),
@@ -269,7 +269,8 @@ CROSS_ENTROPY_BACKWARD = FunctionSpec(
 
 TOPOLOGICAL_ORDER = ScenarioSpec(
     name="topological_order", points=2, arguments=("graph",), outputs=("ordre",), driver=given.drive_order,
-    given=("Tensor",), cases=graphs.graph_cases, properties=graphs.order_properties, policy=WALK,
+    given=("Tensor",), cases=graphs.graph_cases, properties=graphs.order_properties,
+    stand_in=graphs.topological_order, policy=WALK,
     error_hints=(("maximum recursion depth", "récursion infinie : un graphe de calcul n'a pas de cycle, la fonction "
                                              "se rappelle donc sur le nœud qu'elle visite ; appelez-la sur chacun de "
                                              "ses parents (node.parents)."),
@@ -302,13 +303,16 @@ BACKWARD = ScenarioSpec(
         Mistake(output=None, message="la racine est initialisée trop tard : root.grad = torch.ones_like(root.data) "
                                      "avant de parcourir le graphe, pour que son gradient descende vers ses parents.",
                 predict=lambda a, e: graphs.engine(a, seed="after")),
-        Mistake(output=None, message="les nœuds sont parcourus dans le mauvais sens : depuis la racine, dans l'ordre de "
-                                     "topological_order, pour qu'un nœud ait reçu tout son gradient avant de l'envoyer.",
+        Mistake(output=None, message="les nœuds sont parcourus dans le mauvais sens : parcourez-les depuis la racine, "
+                                     "dans l'ordre de topological_order(root).",
                 predict=lambda a, e: graphs.engine(a, order="reversed")),
         Mistake(output=None, message="un nœud envoie son gradient à chaque fois qu'on l'atteint (récursion chemin par "
-                                     "chemin) : sur un losange, des contributions sont comptées plusieurs fois ; "
-                                     "parcourez topological_order(root) une seule fois.",
+                                     "chemin) : parcourez topological_order(root), chaque nœud une seule fois.",
                 predict=lambda a, e: graphs.engine(a, order="recursive")),
+        Mistake(output=None, message="les nœuds ne sont pas traités dans l'ordre de topological_order(root) : un "
+                                     "parcours en profondeur qui traite chaque nœud dès qu'il l'atteint n'est pas cet "
+                                     "ordre ; parcourez la liste que renvoie topological_order(root).",
+                predict=lambda a, e: graphs.engine(a, order="preorder")),
     ),
 )
 

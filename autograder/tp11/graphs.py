@@ -2,14 +2,13 @@
 with each common mistake of `backward`, and the properties of a topological order.
 
 A graph is a plain description (`given.build` reads it): its leaves with their values, then each
-operation, named in order. Every case holds, by construction, the structures that expose the
-mistakes the checks name (a leaf used twice by one operation, a diamond, a node used three times, a
-network ending in a cross-entropy), random graphs on top.
+operation, named in order. The cases hold, by construction, the structures that expose the mistakes
+the catalogue names (`graph_cases`), random graphs on top.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -79,21 +78,30 @@ def _live_graph(gen: torch.Generator, operations, n: int, d: int, dtype: torch.d
 
 
 def graph_cases(gen: torch.Generator) -> list[Case]:
-    """The graphs both scenario checks build: a leaf used twice by one operation, a diamond, a network
-    ending in a cross-entropy, and random graphs up to depth 8; in each, every node's gradient matters."""
+    """The graphs both scenario checks build. Each structure is there because a catalogued mistake shows on
+    it whatever the values: a leaf used twice by one operation (`=` for `+=`), two diamonds with the shared
+    node first then second among the arguments (a walk that sends or lists a node before all its users,
+    whichever parent it visits first), a node used twice by one operation and later by another (a node
+    released when its users are counted per edge), a node used three times, a network ending in a
+    cross-entropy; broadcasting on rows, columns and a scalar. Random graphs come on top (`extra`). In each
+    graph, every node's gradient matters."""
     cases = []
 
-    def case(label, operations, n=3, d=4, dtype=torch.float64):
+    def case(label, operations, n=3, d=4, dtype=torch.float64, extra=False):
         graph = _live_graph(gen, operations, n, d, dtype)
         cases.append(Case(label=f"{'float32, ' if dtype == torch.float32 else ''}{label} : {describe(graph)}",
-                          inputs={"graph": graph}, dtype=dtype))
+                          inputs={"graph": graph}, dtype=dtype, extra=extra))
     case("une feuille utilisée deux fois par la même opération", lambda: [("*", "a", "a"), ("sum", "d")])
-    case("un losange", lambda: [("relu", "a"), ("*", "d", "b"), ("+", "d", "e"), ("sum", "f")])
+    case("deux losanges", lambda: [("+", "a", "c"), ("relu", "d"), ("*", "d", "e"), ("relu", "f"), ("+", "g", "f"),
+                                   ("sum", "h")])
+    case("un nœud utilisé deux fois par une opération, puis par une autre",
+         lambda: [("relu", "a"), ("*", "d", "d"), ("relu", "d"), ("relu", "f"), ("relu", "g"), ("+", "h", "e"),
+                  ("+", "e", "h"), ("*", "i", "j"), ("sum", "l")])
     case("un réseau à une couche", lambda: [("@", "a", "w"), ("+", "d", "b"), ("relu", "e"),
                                             ("cross_entropy", "f", torch.randint(0, 4, (3,), generator=gen))])
-    case("un nœud réutilisé trois fois", lambda: [("+", "a", "c"), ("*", "d", "d"), ("+", "e", "d"), ("sum", "f")])
-    case("un graphe au hasard", lambda: _random_operations(gen, 8, 3))
-    case("un graphe au hasard", lambda: _random_operations(gen, 6, 2), n=2, d=3, dtype=torch.float32)
+    case("un nœud réutilisé trois fois", lambda: [("*", "a", "k"), ("*", "d", "d"), ("+", "e", "d"), ("sum", "f")])
+    case("un graphe au hasard", lambda: _random_operations(gen, 8, 3), extra=True)
+    case("un graphe au hasard", lambda: _random_operations(gen, 6, 2), n=2, d=3, dtype=torch.float32, extra=True)
     return cases
 
 
@@ -164,8 +172,10 @@ def _local_rules(graph: list[dict]) -> tuple[dict, dict]:
 
 
 def engine(a: dict, order: str = "topological", accumulate: bool = True, seed: bool | str = True) -> tuple:
-    """What a backward written with one common mistake gives (the grads of every node); `seed="after"`:
-    the root seeded once the walk is done."""
+    """What a backward written with one common mistake gives (the grads of every node). `order`:
+    "topological", "reversed", "recursive" (a node sends each time it is reached) or "preorder" (a depth-first
+    walk in which each node sends once, as soon as it is reached); `seed="after"`: the root seeded once the
+    walk is done."""
     graph = a["graph"]
     values, rules = _local_rules(graph)
     grads = {name: torch.zeros_like(v) for name, v in values.items()}
@@ -180,10 +190,20 @@ def engine(a: dict, order: str = "topological", accumulate: bool = True, seed: b
                 grads[parent] = grads[parent] + dl if accumulate else dl
                 if order == "recursive":
                     send(parent)
+    seen = set()
+
+    def visit(name):
+        if name not in seen:
+            seen.add(name)
+            send(name)
+            for parent in parents[name]:
+                visit(parent)
     if order == "recursive":
         send(root)
+    elif order == "preorder":
+        visit(root)
     else:
-        nodes = _depth_first_order(root, parents)
+        nodes = _depth_first_order(root, parents.__getitem__)
         for name in nodes if order == "topological" else nodes[::-1]:
             send(name)
     if seed == "after":
@@ -191,19 +211,25 @@ def engine(a: dict, order: str = "topological", accumulate: bool = True, seed: b
     return (grads,)
 
 
-def _depth_first_order(root: str, parents: dict[str, list[str]]) -> list[str]:
+def _depth_first_order(root: Any, parents: Callable[[Any], list]) -> list:
     """The order the notebook's algorithm gives (each node after its parents in a depth-first walk, then
     reversed): where a mistake makes the order matter, the simulation follows the grader's own."""
     order, seen = [], set()
 
-    def visit(name):
-        if name not in seen:
-            seen.add(name)
-            for parent in parents[name]:
+    def visit(node):
+        if node not in seen:
+            seen.add(node)
+            for parent in parents(node):
                 visit(parent)
-            order.append(name)
+            order.append(node)
     visit(root)
     return order[::-1]
+
+
+def topological_order(root: Any) -> list:
+    """A topological order of the nodes of a given `Tensor` graph: what the self-check puts in place of a
+    student's failing `topological_order` while it checks `backward`."""
+    return _depth_first_order(root, lambda node: node.parents)
 
 
 def order_properties(a: dict, order: Any) -> list[str]:
@@ -216,8 +242,8 @@ def order_properties(a: dict, order: Any) -> list[str]:
         return ["la liste contient des objets qui ne sont pas les nœuds du graphe : renvoyez les nœuds eux-mêmes "
                 "(des Tensor), pas leurs valeurs ni leurs noms."]
     if len(set(order)) < len(order):
-        return ["un nœud apparaît plusieurs fois : gardez l'ensemble des nœuds déjà visités (sans lui, sur un losange, "
-                "le gradient d'un nœud partagé serait envoyé deux fois)."]
+        return ["un nœud apparaît plusieurs fois : gardez l'ensemble des nœuds déjà visités (un nœud atteint par "
+                "plusieurs chemins ne doit figurer qu'une fois dans la liste)."]
     if set(order) != set(parents):
         return [f"{len(parents) - len(order)} nœud(s) accessible(s) depuis la racine manque(nt) : visitez les parents de "
                 "chaque nœud, récursivement, jusqu'aux feuilles."]

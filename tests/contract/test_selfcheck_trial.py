@@ -1,5 +1,5 @@
 """Every TP's self-check as students meet it: the reference passes its checks on fresh inputs, a function
-whose helper fails is told to fix the helper first, and the TP's three most common mistakes, made at once
+whose helper fails gets the feedback's verdict and is told of the helper, and the TP's three most common mistakes, made at once
 in the release notebook and run in a real kernel with the student kit, each get the grader's French
 diagnosis in a few lines (`TRIAL` in tests/<tp>/<tp>_catalogue.py)."""
 
@@ -31,18 +31,17 @@ def test_the_reference_passes_its_self_checks_on_fresh_inputs(tp):
 
 
 @pytest.mark.parametrize("tp", tp_params())
-def test_a_function_whose_helper_fails_is_told_to_fix_the_helper_first(tp):
+def test_a_function_whose_helper_fails_gets_the_feedbacks_verdict_and_is_told_of_the_helper(tp):
     graded = assignment(tp)
     for name in _exercise_names(tp):
         used = graded.callees(name)
         if not used:
             continue
         broken = student_namespace(tp, f"def {used[0]}(*args, **kwargs):\n    raise NotImplementedError()")
-        result = selfcheck.check(graded, name, broken)
-        assert not result.complete and result.points == 0
-        assert result.messages == [f"`{name}` utilise votre `{used[0]}`, qui ne passe pas sa vérification : "
-                                   "corrigez-la d'abord."]
-        assert graded.check(name, broken).passed  # the grader itself stands the reference in
+        result, feedback = selfcheck.check(graded, name, broken, seed=0), graded.check(name, broken, seed=0)
+        assert feedback.passed and result.points == feedback.points and result.complete
+        told = selfcheck.USES_A_FAILING_STOOD_IN.format(name=name, used=used[0])
+        assert result.messages == [*feedback.messages, told]
 
 
 # ---------------------------------------------------------------- a student's notebook, in a real kernel
@@ -74,9 +73,9 @@ def _verified(cell):
 
 
 def _read_checks(tp, nb, mistakes, training):
-    """Every check cell of a run: what it shows is as it should be; returns the masked mistakes."""
+    """Every check cell of a run: what it shows is as it should be."""
     graded, wrong = assignment(tp), {name: fragment for name, _, fragment in mistakes}
-    seen, masked = set(), []
+    seen = set()
     for cell in nb.cells:
         name = _verified(cell) if cell.cell_type == "code" else None
         if name is None:
@@ -86,30 +85,25 @@ def _read_checks(tp, nb, mistakes, training):
         assert len(shown.splitlines()) <= selfcheck.MAX_LINES and not TRACEBACK.search(shown), shown
         if isinstance(graded.specs[name], VariablesSpec):
             assert failed and training in shown, shown
-        elif set(graded.callees(name)) & set(wrong):  # said once, where it is: « fix the other one first »
-            assert failed and f"`{name}` utilise votre `" in shown, shown
-            masked += [m for m in mistakes if m[0] == name]
         elif name in wrong:
             assert failed and shown.startswith(f"❌ {name} :") and wrong[name] in shown, shown
         else:
             assert not failed and shown.startswith(f"✅ {name} :"), shown
+        for used in set(graded.callees(name) if name in _exercise_names(tp) else ()) & set(wrong):  # checked with a right `used`, and told of it
+            assert f"`{name}` utilise votre `{used}`, qui ne passe pas sa vérification" in shown, shown
     assert seen == set(graded.specs)
-    return masked
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("tp", tp_params())
 def test_a_student_with_three_typical_mistakes_reads_each_diagnosis_once(tp, student_env):
     """Run in a student's environment (the kit, no reference): each mistake gets the grader's
-    French diagnosis in a few lines; a function that uses a wrong one says so instead, and once
-    the student has fixed what it named, its own mistake is diagnosed."""
+    French diagnosis in a few lines, at once; a function that uses a wrong one is checked with a right
+    one in its place (the feedback's verdict) and says which one of the student's fails."""
     mistakes = catalogue(tp).TRIAL
     nb = run_notebook(_trial_notebook(tp, mistakes), student_env, allow_errors=True)
-    masked = _read_checks(tp, nb, mistakes, getattr(catalogue(tp), "TRIAL_TRAINING", None))  # a TP may have no training
+    _read_checks(tp, nb, mistakes, getattr(catalogue(tp), "TRIAL_TRAINING", None))  # a TP may have no training
     crash = getattr(catalogue(tp), "TRIAL_CRASH", None)
     if crash:  # the training cell itself names the function that raised, before its traceback
         training = next(c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "training")
         assert crash in "".join(o.get("text", "") for o in training.outputs if o.output_type == "stream")
-    if masked:
-        failing = "fonctions qui ne passent pas leur vérification : " + ", ".join(f"`{m[0]}`" for m in masked)
-        _read_checks(tp, run_notebook(_trial_notebook(tp, masked), student_env, allow_errors=True), masked, failing)

@@ -60,6 +60,8 @@ WRONG = [
     ("log_softmax", code("log_softmax", "return torch.stack([r - r.max() - torch.log(torch.exp(r - r.max()).sum())"
                                         " for r in s])"), "boucle Python détectée"),
     # ---- cross_entropy
+    ("cross_entropy", code("cross_entropy", "return -(log_softmax(s) * F.one_hot(y)).sum() / len(y)"),
+     "donnez-lui le nombre de classes"),
     ("cross_entropy", code("cross_entropy", "return -log_softmax(s)[torch.arange(len(y)), y].sum()"),
      "somme au lieu de moyenne"),
     ("cross_entropy", code("cross_entropy", "return -log_softmax(s)[:, y].mean()"), "s[:, y] prend toutes les lignes"),
@@ -80,6 +82,9 @@ WRONG = [
                             "return torch.exp(log_softmax(s)) - F.one_hot(y, s.shape[1]).to(s.dtype)"),
      "n'est pas divisé par la taille du lot"),
     ("dcross_entropy", code("dcross_entropy", "return torch.exp(log_softmax(s)) / s.shape[0]"), "il manque le −1"),
+    ("dcross_entropy", code("dcross_entropy",
+                            "return (torch.exp(log_softmax(s)) - F.one_hot(y).to(s.dtype)) / s.shape[0]"),
+     "donnez-lui le nombre de classes"),
     ("dcross_entropy", code("dcross_entropy", "onehot = F.one_hot(s.argmax(dim=1), s.shape[1]).to(s.dtype)",
                             "return (torch.exp(log_softmax(s)) - onehot) / s.shape[0]"),
      "pas de la classe prédite (argmax)"),

@@ -27,6 +27,13 @@ DFS = ("order, seen = [], set()", "def visit(node):", "    if node not in seen:"
 RULE_LOOP = ("    if node.rule is not None:",
              "        for parent, dl_parent in zip(node.parents, node.rule(node.grad)):")
 SEED = "root.grad = torch.ones_like(root.data)"
+# Kahn's algorithm counting each user once but releasing per argument: `a * a` releases `a` too early
+USERS_PER_NODE = ("users, pending, found = {}, [root], {root}", "while pending:", "    node = pending.pop()",
+                  "    for parent in set(node.parents):", "        users[parent] = users.get(parent, 0) + 1",
+                  "        if parent not in found:", "            found.add(parent)", "            pending.append(parent)",
+                  "order, ready = [], [root]", "while ready:")
+RELEASE_PER_EDGE = ("    order.append(node)", "    for parent in node.parents:", "        users[parent] -= 1",
+                    "        if users[parent] == 0:", "            ready.append(parent)", "return order")
 
 WRONG = [
     # ---- unbroadcast
@@ -150,6 +157,9 @@ WRONG = [
                                     "return torch.autograd.grad(F.cross_entropy(s, y) * dl_out, s)[0]"),
      "utilise l'autograd de torch"),
     # ---- topological_order
+    ("cross_entropy_backward", code("cross_entropy_backward", "p = torch.softmax(s, dim=1)",
+                                    "return dl_out * (p - F.one_hot(y).to(s.dtype)) / len(y)"),
+     "donnez-lui le nombre de classes"),
     ("topological_order", code("topological_order", *DFS_NO_SEEN, "return order[::-1]"),
      "un nœud apparaît plusieurs fois"),
     ("topological_order", code("topological_order", *DFS, "return order"), "ordre inversé"),
@@ -166,6 +176,10 @@ WRONG = [
                                "    node = queue.pop(0)", "    for parent in node.parents:",
                                "        if parent not in order:", "            order.append(parent)",
                                "            queue.append(parent)", "return order"),
+     "un nœud est placé avant un nœud qui l'utilise encore"),
+    ("topological_order", code("topological_order", *USERS_PER_NODE, "    node = ready.pop()", *RELEASE_PER_EDGE),
+     "un nœud est placé avant un nœud qui l'utilise encore"),
+    ("topological_order", code("topological_order", *USERS_PER_NODE, "    node = ready.pop(0)", *RELEASE_PER_EDGE),
      "un nœud est placé avant un nœud qui l'utilise encore"),
     ("topological_order", code("topological_order", *DFS, "return [node.data for node in order[::-1]]"),
      "pas leurs valeurs ni leurs noms"),
@@ -211,6 +225,11 @@ WRONG = [
     ("backward", code("backward", SEED, "def send(node):", *RULE_LOOP, "            parent.grad += dl_parent",
                       "            send(parent)", "send(root)"),
      "récursion chemin par chemin"),
+    ("backward", code("backward", SEED, "seen = set()", "def visit(node):", "    if node not in seen:",
+                      "        seen.add(node)", "    " + RULE_LOOP[0], "    " + RULE_LOOP[1],
+                      "                parent.grad += dl_parent", "            for parent in node.parents:",
+                      "                visit(parent)", "visit(root)"),
+     "les nœuds ne sont pas traités dans l'ordre de topological_order"),
     ("backward", code("backward", SEED, "for node in topological_order(root):",
                       "    for parent, dl_parent in zip(node.parents, node.rule(node.grad)):",
                       "        parent.grad += dl_parent"),
