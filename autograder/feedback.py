@@ -58,6 +58,7 @@ class FeedbackGrades(GetGrades):
         self._graded = self._graded_max = self._pending = 0.0
         self._pending_cells: list[str] = []
         self._manual = False
+        self._questions = 0
         nb, resources = super().preprocess(nb, resources)
         penalty = resources["nbgrader"].get("late_penalty") or 0
         resources["feedback"] = {
@@ -99,6 +100,9 @@ class FeedbackGrades(GetGrades):
 
     def preprocess_cell(self, cell, resources, cell_index):
         cell, resources = super().preprocess_cell(cell, resources, cell_index)
+        if cell.cell_type == "markdown" and utils.is_grade(cell):  # a written question, numbered as students read it
+            self._questions += 1
+            cell.metadata.nbgrader["section"] = f"Question {self._questions}"
         if cell.cell_type == "code":
             cell.outputs = coalesce_streams(cell.outputs)
         if cell.cell_type == "code" and utils.is_grade(cell) and not utils.is_solution(cell):  # a test cell

@@ -27,6 +27,7 @@ from autograder.compare import (MISSING, Compared, Unit, as_float64, at, close, 
 from autograder.codec import Foreign
 from autograder.facts import Call, Observation
 from autograder.specs import (Case, Mistake, ScenarioSpec, SequenceSpec, Spec, StatisticalSpec, VariablesSpec)
+from autograder.french import percent
 from autograder.verdict import Remark, Result, plain
 
 MAX_LISTED = 300  # characters of case labels a success lists
@@ -266,12 +267,12 @@ def _penalties(spec: Spec, obs: Observation, score: float, remarks: list[Remark]
     policy = spec.policy
     if score > 0 and obs.has_loop and policy.loops == "penalised":
         score *= 1 - policy.loop_penalty
-        remarks.append(plain(f"{policy.loop_message} (−{policy.loop_penalty:.0%} des points de la fonction)"))
+        remarks.append(plain(f"{policy.loop_message} (−{percent(policy.loop_penalty, 0)} des points de la fonction)"))
     mutated = sorted({name for call in obs.all_calls for name in call.mutated})
     if score > 0 and mutated:
         score *= 1 - policy.mutation_penalty
         remarks.append(plain("la fonction modifie en place son entrée " + ", ".join(f"`{m}`" for m in mutated)
-                             + f" : travaillez sur une copie ou sans opération en place (−{policy.mutation_penalty:.0%})."))
+                             + f" : travaillez sur une copie ou sans opération en place (−{percent(policy.mutation_penalty, 0)})."))
     return score
 
 
@@ -328,7 +329,10 @@ def _stopped_by(error: Any, hints: Hints) -> str | None:
     """What to tell a student whose cell stopped on an error before leaving its variables."""
     if not isinstance(error, dict) or not isinstance(error.get("error"), str):
         return None
-    text, function = error["error"].splitlines()[0][:200] if error["error"] else "Exception", error.get("function")
+    text, function = error["error"].splitlines()[0][:200].rstrip(": ") or "Exception", error.get("function")
+    if text == "NotImplementedError" and not (isinstance(function, str) and function in hints):
+        return ("l'exécution s'est arrêtée sur une fonction qui n'est pas encore écrite (elle lève "
+                "NotImplementedError) : écrivez-la, puis relancez toutes les cellules (Restart Kernel and Run All Cells).")
     if not isinstance(function, str) or function not in hints:
         return (f"l'exécution s'est arrêtée sur une erreur avant la fin : {text} — corrigez-la, "
                 "puis relancez toutes les cellules (Restart Kernel and Run All Cells).")

@@ -14,6 +14,7 @@ import matplotlib
 import nbformat
 
 from autograder import gradebook, verdict
+from autograder.french import number, percent
 from autograder.verdict import Remark, inline_code
 
 matplotlib.use("Agg")
@@ -45,6 +46,7 @@ class CellOutcome:
     score: float
     max_score: float
     remarks: list[Remark] = field(default_factory=list)
+    label: str | None = None  # what the check calls itself (« entraînement »), when its verdict says
 
 
 @dataclass
@@ -70,14 +72,15 @@ class FunctionStats:
 # ------------------------------------------------------------------ reading
 
 
-def _remarks(cell) -> list[Remark]:
+def _outcome(cell, score: float, max_score: float) -> CellOutcome:
     """What the verdict of a graded cell says (`autograder.verdict`), or the error that stopped the cell."""
     outputs = cell.get("outputs", [])
-    remarks = [r for o in outputs for result in [verdict.read(o)] if result for r in result.remarks]
+    results = [result for o in outputs for result in [verdict.read(o)] if result]
+    remarks = [r for result in results for r in result.remarks]
     errors = [o.get("ename") for o in outputs if o.get("output_type") == "error"]
     if errors and not remarks:
         remarks = [verdict.plain(f"erreur {errors[0]}")]
-    return remarks
+    return CellOutcome(score, max_score, remarks, results[0].function if results else None)
 
 
 def _autograded_notebooks(folder: Path) -> list[list]:
@@ -129,7 +132,7 @@ def collect(course: Path, db_url: str, assignment: str, failures: dict[str, str]
         problems = [problem for cells in notebooks for problem in _cell_problems(cells)]
         outcome = StudentOutcome(student, totals[student], problems=problems)
         for name, score in cell_scores.items():
-            outcome.cells[name] = CellOutcome(score, maxima[name], _remarks(by_id.get(name, {})))
+            outcome.cells[name] = _outcome(by_id.get(name, {}), score, maxima[name])
             if name not in by_id:
                 outcome.problems.append(("cellule de test absente", name.removeprefix("test_")))
         if student in (feedback_errors or {}):
@@ -183,7 +186,8 @@ def function_stats(graded: list[StudentOutcome]) -> list[FunctionStats]:
     for name in _cell_names(graded):
         cells = [o.cells[name] for o in graded if name in o.cells]
         lost = [c for c in cells if c.score < c.max_score]
-        stats.append(FunctionStats(name.removeprefix("test_"), (len(cells) - len(lost)) / len(cells),
+        label = next((c.label for c in cells if c.label), name.removeprefix("test_"))
+        stats.append(FunctionStats(label, (len(cells) - len(lost)) / len(cells),
                                    statistics.mean(c.score for c in cells), cells[0].max_score, _class_messages(lost)))
     return stats
 
@@ -202,10 +206,11 @@ def _distribution(autos: list[float], auto_max: float, title: str = "Distributio
     """Mean, median, extremes and the histogram of the automatic scores."""
     fig, ax = plt.subplots(figsize=(6, 3))
     ax.hist(autos, bins=min(20, max(5, len(set(autos)))), range=(0, auto_max), color="#4477aa")
-    ax.set(xlabel=f"note automatique (/{auto_max:g})", ylabel="copies", title=title)
+    ax.set(xlabel=f"note automatique (/{number(auto_max)})", ylabel="copies", title=title)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    return [f"<p>Note automatique sur {auto_max:g} : moyenne {statistics.mean(autos):.2f}, "
-            f"médiane {statistics.median(autos):g}, min {min(autos):g}, max {max(autos):g}.</p>", _figure(fig)]
+    return [f"<p>Note automatique sur {number(auto_max)} : moyenne {number(statistics.mean(autos))}, "
+            f"médiane {number(statistics.median(autos))}, min {number(min(autos))}, max {number(max(autos))}.</p>",
+            _figure(fig)]
 
 
 def _success_chart(stats: list[FunctionStats]) -> str:
@@ -217,7 +222,8 @@ def _success_chart(stats: list[FunctionStats]) -> str:
 
 def _function_row(s: FunctionStats) -> str:
     messages = "".join(f"<li>{inline_code(m)} <b>({n})</b></li>" for m, n in s.messages.most_common(5))
-    return (f"<tr><td>{html.escape(s.name)}</td><td>{s.rate:.0%}</td><td>{s.mean:.2f} / {s.max_score:g}</td>"
+    return (f"<tr><td>{html.escape(s.name)}</td><td>{percent(s.rate, 0)}</td>"
+            f"<td>{number(s.mean)} / {number(s.max_score)}</td>"
             f"<td><ul>{messages}</ul></td></tr>")
 
 
@@ -233,24 +239,26 @@ def _page(title: str, parts: list[str]) -> str:
 
 
 def _problems(outcomes: list[StudentOutcome]) -> list[str]:
-    legend = "".join(f"<li><b>{html.escape(k)}</b> : {html.escape(v)}</li>" for k, v in PROBLEMS.items())
-    parts = [f"<h2>Copies en difficulté</h2><p>Ce que le correcteur relève dans chaque copie :</p><ul>{legend}</ul>"]
     rows = [(o.student, kind, where) for o in outcomes for kind, where in o.problems]
     if not rows:
-        return parts + ["<p>Aucune copie en difficulté.</p>"]
+        return ["<h2>Copies en difficulté</h2><p>Aucune copie en difficulté.</p>"]
     e = html.escape
+    legend = "".join(f"<li><b>{e(k)}</b> : {e(v)}</li>" for k, v in PROBLEMS.items() if k in {r[1] for r in rows})
+    parts = [f"<h2>Copies en difficulté</h2><p>Ce que le correcteur relève :</p><ul>{legend}</ul>"]
     return parts + ["<table><tr><th>étudiant</th><th>problème</th><th>où</th></tr>" + "".join(
         f"<tr><td>{e(s)}</td><td>{e(k)}</td><td>{inline_code(w)}</td></tr>" for s, k, w in rows) + "</table>"]
 
 
 def _score_rows(outcomes: list[StudentOutcome], names: list[str]) -> list[str]:
     e = html.escape
-    heads = "".join(f"<th>{e(n.removeprefix('test_')).replace('_', '_<wbr>')}</th>" for n in names)
-    parts = [f'<h2>Notes par copie</h2><div class="wide"><table><tr><th>étudiant</th>{heads}<th>auto</th></tr>']
+    labels = {n: next((o.cells[n].label for o in outcomes if n in o.cells and o.cells[n].label), n.removeprefix("test_"))
+              for n in names}
+    heads = "".join(f"<th>{e(labels[n]).replace('_', '_<wbr>')}</th>" for n in names)
+    parts = [f'<h2>Notes par copie</h2><div class="wide"><table><tr><th>étudiant</th><th>total auto</th>{heads}</tr>']
     for o in outcomes:
-        cells = "".join(f"<td>{o.cells[n].score:g}</td>" if n in o.cells else "<td>—</td>" for n in names)
-        auto = f"{_auto(o):g}" if o.total is not None else "non notée"
-        parts.append(f"<tr><td>{e(o.student)}</td>{cells}<td>{auto}</td></tr>")
+        cells = "".join(f"<td>{number(o.cells[n].score)}</td>" if n in o.cells else "<td>—</td>" for n in names)
+        auto = number(_auto(o)) if o.total is not None else "non notée"
+        parts.append(f"<tr><td>{e(o.student)}</td><td><b>{auto}</b></td>{cells}</tr>")
     return parts + ["</table></div>"]
 
 
@@ -285,12 +293,12 @@ HARDEST = 3  # functions shown per TP in the course report
 
 def _course_table(sheet: gradebook.CourseSheet) -> list[str]:
     e = html.escape
-    head = "".join(f"<th>{e(a)} (/{m:g})</th>" for a, m in sheet.maxima.items())
+    head = "".join(f"<th>{e(a)} (/{number(m)})</th>" for a, m in sheet.maxima.items())
     rows = "".join(
         f"<tr><td>{e(student)}</td>"
-        + "".join(f"<td>{'—' if row[a] is None else f'{row[a]:g}'}</td>" for a in sheet.maxima)
-        + f"<td>{sheet.total(student):g}</td></tr>" for student, row in sheet.scores.items())
-    return [f"<h2>Notes par étudiant</h2><table><tr><th>étudiant</th>{head}<th>total (/{sheet.total_max:g})</th>"
+        + "".join(f"<td>{'—' if row[a] is None else number(row[a])}</td>" for a in sheet.maxima)
+        + f"<td>{number(sheet.total(student))}</td></tr>" for student, row in sheet.scores.items())
+    return [f"<h2>Notes par étudiant</h2><table><tr><th>étudiant</th>{head}<th>total (/{number(sheet.total_max)})</th>"
             f"</tr>{rows}</table>",
             "<p>— : pas de copie rendue (compte 0 dans le total ; un TP que personne n'a encore rendu "
             "n'entre pas dans le total). Les notes comprennent les points corrigés à la main.</p>"]

@@ -22,6 +22,8 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any, Iterable
 
+from autograder.french import number
+
 MIME = "application/vnd.autograder.verdict+json"
 BLANK = re.compile(r"\{(\w+)\}")
 ELIDED = "…"
@@ -106,7 +108,7 @@ class Result:
     def head(self) -> str:
         """« ✅ relu : 1 / 1 point(s) »: the mark, the function, its points."""
         symbol = {"ok": "✅", "partial": "🟠", "ko": "❌"}[self.mark]
-        return f"{symbol} {self.function} : {self.points:g} / {self.possible:g} point(s)"
+        return f"{symbol} {self.function} : {number(self.points)} / {number(self.possible)} point(s)"
 
     @property
     def messages(self) -> list[str]:

@@ -69,7 +69,7 @@ def autograded_notebook(student, assignment):
             cells.append(new_markdown_cell("réponse", metadata=meta))
             continue
         score = SCORES[student][assignment][name]
-        result = Result(function=name, points=score, possible=points,
+        result = Result(function=name.removeprefix("test_"), points=score, possible=points,
                         remarks=tuple(VERDICTS.get((student, assignment, name), [])))
         outputs = [new_output("display_data", data={verdict.MIME: result.to_json(), "text/plain": result.report()})]
         if (student, assignment, name) == TOO_LONG:
@@ -224,8 +224,8 @@ def test_a_verdict_travels_as_data_and_back():
     result = Result(function="f", points=0.67, possible=2, remarks=tuple(VERDICTS[("carla", "tp01", "test_retropropagation")]))
     assert Result.from_json(json.loads(json.dumps(result.to_json()))) == result
     assert result.messages[-1].endswith("(écart max 1.7). (de même pour `dl_db2`)") and len(result.messages) == 3
-    assert result.report().startswith("🟠 f : 0.67 / 2 point(s)\n   - le gradient de `w` est transposé.")
-    assert result.html().startswith('<div class="verdict verdict-partial"><p class="verdict-head">🟠 f : 0.67 / 2 '
+    assert result.report().startswith("🟠 f : 0,67 / 2 point(s)\n   - le gradient de `w` est transposé.")
+    assert result.html().startswith('<div class="verdict verdict-partial"><p class="verdict-head">🟠 f : 0,67 / 2 '
                                     'point(s)</p><ul class="verdict-lines"><li>le gradient de <code>w</code>')
     for malformed in (None, {}, {"function": "f", "points": "x", "possible": 1, "remarks": []},
                       {"function": "f", "points": 1, "possible": 1, "remarks": [{"output": "a"}]}):
@@ -326,8 +326,8 @@ def test_class_report_lists_every_kind_of_problem_where_it_happened(course):
         ("carla", "noyau arrêté", "mort"),
         ("david", "copie non notée", "NotJSONError: <code>{</code> illisible"),
     ]
-    for kind in report.PROBLEMS:  # the page says what it looks for
-        assert f"<b>{kind}</b>" in page
+    for kind in report.PROBLEMS:  # the page says what each problem it found is, and only those
+        assert (f"<b>{kind}</b>" in page) == (kind in {row[1] for row in rows})
 
 
 def test_course_report_command_writes_the_three_course_files(course, capsys):
