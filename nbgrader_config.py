@@ -18,7 +18,8 @@ c.Execute.interrupt_on_timeout = True
 
 # Every kernel nbgrader starts (autograde, validate) runs student code in a sandbox:
 # the kernel spec `autograder-sandbox` (installed by `autograder install-kernels`)
-# starts kernels through `autograder/sandbox.py`; see "Threat model" in the README.
+# starts kernels through `autograder/provisioner.py`, in the sandbox of `autograder/bubblewrap.py`;
+# see "Threat model" in the README.
 # Where bubblewrap cannot run, kernels refuse to start; `--SandboxProvisioner.unsafe=True`
 # runs them without isolation.
 c.Execute.kernel_name = "autograder-sandbox"

@@ -9,7 +9,7 @@ import os
 import sys
 from pathlib import Path
 
-from autograder import grading, sandbox
+from autograder import grading, kernelspecs, preflight
 
 
 def grade_command(args: argparse.Namespace) -> int:
@@ -86,9 +86,9 @@ def course_report_command(args: argparse.Namespace) -> int:
 
 
 def install_command(args: argparse.Namespace) -> int:
-    for folder in sandbox.install_kernelspecs():
+    for folder in kernelspecs.install_kernelspecs():
         print(f"kernel spec : {folder}")
-    reason = sandbox.unavailable_reason()
+    reason = preflight.unavailable_reason()
     print("bac à sable : " + (f"INDISPONIBLE — {reason}" if reason else "disponible (bubblewrap)"))
     return 0
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import nbformat
 
-from autograder import cli, gradebook, sandbox
+from autograder import bubblewrap, cli, gradebook
 from autograder.course import assignments as course_assignments, has_grader
 from autograder.grading import db_url
 from autograder.release import environment
@@ -88,8 +88,8 @@ def run_as_a_student(nb: nbformat.NotebookNode, folder: Path) -> nbformat.Notebo
     from jupyter_client.manager import KernelManager
     from nbclient import NotebookClient
 
-    # local sockets (no TCP port, no warning), in a folder short enough for them (`sandbox.short_temp_root`)
-    with tempfile.TemporaryDirectory(prefix="run-", dir=sandbox.short_temp_root()) as sockets:
+    # local sockets (no TCP port, no warning), in a folder short enough for them (`bubblewrap.short_temp_root`)
+    with tempfile.TemporaryDirectory(prefix="run-", dir=bubblewrap.short_temp_root()) as sockets:
         manager = KernelManager(kernel_name="python3", transport="ipc", ip=str(Path(sockets) / "kernel"))
         client = NotebookClient(nb, km=manager, timeout=600, allow_errors=True,
                                 resources={"metadata": {"path": str(folder)}})

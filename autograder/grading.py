@@ -12,7 +12,7 @@ a long busy timeout, so a worker that finds it locked waits instead of failing. 
 submission is graded by exactly one worker, and nbgrader replaces its previous grades.
 
 Before any copy is touched, the workers start a kernel each and check that it imports what
-the hidden checks need (`sandbox.kernel_problem`): a grader that cannot run them refuses
+the hidden checks need (`preflight.kernel_problem`): a grader that cannot run them refuses
 instead of giving everyone 0.
 
 SIGINT or SIGTERM to the parent alone (a service manager, `kill PID`) or Ctrl-C to the
@@ -39,7 +39,7 @@ from typing import Callable
 from traitlets.config import Config
 from traitlets.config.loader import PyFileConfigLoader
 
-from autograder import sandbox, warm
+from autograder import bubblewrap, kernelspecs, preflight, warm
 from autograder.warm import PROVISIONER_NAME
 
 FINGERPRINT = ".autograder-fingerprint"
@@ -172,9 +172,9 @@ def _init_worker(course: str, slots, unsafe: bool, scratch: str, recompute_figur
     tempfile.tempdir = scratch  # zygote, kernel folders: the parent removes them, even after a stop
     _COURSE = Path(course)
     with slots.get_lock():  # each worker's kernels run as their own uid: limits are not shared
-        os.environ[sandbox.SLOT_VARIABLE] = str(slots.value)
+        os.environ[bubblewrap.SLOT_VARIABLE] = str(slots.value)
         slots.value += 1
-    os.environ.update(sandbox.SINGLE_THREAD)
+    os.environ.update(bubblewrap.SINGLE_THREAD)
     os.chdir(course)
     warm.Zygote.current(sandboxed=not unsafe, wait=False)  # its imports run while this process does its own
     from nbgrader.apps.api import NbGraderAPI
@@ -194,7 +194,7 @@ def _init_worker(course: str, slots, unsafe: bool, scratch: str, recompute_figur
 
 def _kernel_problem() -> str | None:
     """In a worker, before grading: does a kernel start and import what the hidden checks need? (It warms the zygote.)"""
-    return sandbox.kernel_problem(PROVISIONER_NAME, _API.config)
+    return preflight.kernel_problem(PROVISIONER_NAME, _API.config)
 
 
 def _grade_one(assignment: str, student: str, files_fingerprint: str) -> Outcome:
@@ -293,17 +293,17 @@ def grade(course: Path, assignment: str, *, jobs: int | None = None, students: l
     run.skipped = sorted(set(found) - set(todo))
     if not todo:
         return run
-    sandbox.install_kernelspecs()
+    kernelspecs.install_kernelspecs()
     # bubblewrap itself; what kernels import in it, the workers' kernel check says (`_check_kernels`)
-    reason = None if unsafe else sandbox.unavailable_reason(probe="")
+    reason = None if unsafe else preflight.unavailable_reason(probe="")
     if reason:
-        raise SystemExit(f"refus de corriger sans bac à sable : {reason}.\nPour y remédier : {sandbox.HOW_TO_FIX}.")
+        raise SystemExit(f"refus de corriger sans bac à sable : {reason}.\nPour y remédier : {preflight.HOW_TO_FIX}.")
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
     context = get_context("spawn")
     before = set(active_children())
     graded_before = None  # set once the gradebook is ready: until then no copy is touched
-    # short: kernels' unix sockets are made in it (`sandbox.short_temp_root`)
-    with _stop_on_signals(), tempfile.TemporaryDirectory(prefix="autograder-", dir=sandbox.short_temp_root(),
+    # short: kernels' unix sockets are made in it (`bubblewrap.short_temp_root`)
+    with _stop_on_signals(), tempfile.TemporaryDirectory(prefix="autograder-", dir=bubblewrap.short_temp_root(),
                                                          ignore_cleanup_errors=True) as scratch, \
             ProcessPoolExecutor(jobs, mp_context=context, initializer=_init_worker,
                                 initargs=(str(course), context.Value("i", 0), unsafe, scratch,

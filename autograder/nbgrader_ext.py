@@ -33,7 +33,7 @@ from nbgrader.coursedir import CourseDirectory
 from nbgrader.preprocessors import Execute, NbGraderPreprocessor, SaveAutoGrades
 from traitlets import Bool, Integer
 
-from autograder import figures, sandbox, verdict
+from autograder import figures, preflight, verdict
 from autograder.judge import failing_functions
 from autograder.probe import MIME, encode_request
 from autograder.specs import VariablesSpec
@@ -69,7 +69,7 @@ def check_grading_kernel(**_) -> None:
         config.merge(Application.instance().config)
     name = ResilientExecute(config=config).kernel_name or "python3"
     if name not in _kernel_problems:
-        _kernel_problems[name] = sandbox.kernel_problem(name, config)
+        _kernel_problems[name] = preflight.kernel_problem(name, config)
     if _kernel_problems[name]:
         raise SystemExit(f"refus de corriger : {_kernel_problems[name]}\nAucune copie n'a été notée.")
 

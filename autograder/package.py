@@ -2,7 +2,7 @@
 
 Two places get only part of the package:
 
-* a sandboxed kernel (`autograder.sandbox`): what a hidden check and a warm kernel run there,
+* a sandboxed kernel (`autograder.bubblewrap`): what a hidden check and a warm kernel run there,
   i.e. `probe` and `zygote` and what they import — no verdict, no checks, no solution;
 * the students' environments (`autograder.student_kit`): what the self-check and every TP's
   checks import — no reference solution, no grading, sandbox or release code.

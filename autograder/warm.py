@@ -15,7 +15,7 @@ grading workers select it through the kernel spec of the same name
 (`Execute.kernel_name`); everything else in nbgrader's pipeline is unchanged.
 
 The zygote (`autograder.zygote`, all of it that runs in the sandbox) runs in a sandbox
-(`autograder.sandbox`) whose only writable
+(`autograder.bubblewrap`) whose only writable
 folder is its own; each kernel works in a copy of its submission made there, and
 before forking the next kernel the zygote kills every process left in its sandbox
 (`kill(-1)` reaches only its own PID namespace).
@@ -40,8 +40,8 @@ from typing import Any
 from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.provisioning import LocalProvisioner
 
-from autograder.sandbox import (SINGLE_THREAD, SandboxProvisioner, bwrap_command, host_pid, interpreter,
-                                kernel_environment, sandbox_uid)
+from autograder.bubblewrap import SINGLE_THREAD, bwrap_command, interpreter, kernel_environment, sandbox_uid
+from autograder.provisioner import SandboxProvisioner, host_pid
 
 PROVISIONER_NAME = "autograder-warm"
 # ------------------------------------------------------------------ grader side

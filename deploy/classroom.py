@@ -211,7 +211,7 @@ def install_envs(room: Classroom) -> None:
     run(str(room.grader_env / "bin" / "pip"), "install", "--quiet", "--no-deps", "--force-reinstall",
         "--disable-pip-version-check", str(REPO))
     run(str(room.grader_env / "bin" / "python"), "-c",  # as root: the environment is root's to write
-        "from autograder.sandbox import install_kernelspecs; install_kernelspecs()")
+        "from autograder.kernelspecs import install_kernelspecs; install_kernelspecs()")
     install_env_config(room.grader_env)
     # the grader environment (reference solutions inside) is for the grader accounts only
     os.chown(room.grader_env, 0, grp.getgrnam(GRADERS_GROUP).gr_gid)

@@ -24,7 +24,7 @@ from pathlib import Path
 from jupyterhub.spawner import LocalProcessSpawner
 from traitlets import Bool, List, Unicode
 
-from autograder.sandbox import THREAD_VARIABLES, system_mounts
+from autograder.bubblewrap import THREAD_VARIABLES, system_mounts
 
 CGROUP_MOUNT = Path("/sys/fs/cgroup")
 CPU_PERIOD_US = 100_000

@@ -13,7 +13,7 @@ def test_the_student_kit_gets_the_checks_and_what_they_import_never_a_reference_
     files = {str(p) for p in package.student_files()}
     assert {"selfcheck.py", "judge.py", "verdict.py", "tp09/checks.py", "tp11/given.py"} <= files
     assert not {f for f in files if f.endswith("reference.py")}
-    assert not files & {"sandbox.py", "warm.py", "zygote.py", "grading.py", "release.py", "nbgrader_ext.py", "demo.py"}
+    assert not files & {"bubblewrap.py", "preflight.py", "provisioner.py", "kernelspecs.py", "warm.py", "zygote.py", "grading.py", "release.py", "nbgrader_ext.py", "demo.py"}
 
 
 def test_a_module_imported_anywhere_is_carried_along(tmp_path: Path):

@@ -19,9 +19,10 @@ from pathlib import Path
 import pytest
 from nbgrader.api import Gradebook
 
-from autograder import sandbox
+from autograder import bubblewrap
 from autograder.demo import REPO, forget_grading, hand_in, nbgrader, prepare_course
 from autograder.grading import db_url
+from autograder.provisioner import PROVISIONER_NAME
 from autograder.release import environment
 from conftest import cell_scores, points_of_test_cells
 
@@ -88,10 +89,10 @@ def test_kernel_specs_written_through_a_symlinked_environment_name_its_real_path
     checkout = tmp_path / "checkout"
     checkout.mkdir()
     (checkout / ".venv").symlink_to(Path(sys.prefix).resolve())
-    code = f"from autograder import sandbox; sandbox.install_kernelspecs(prefix={str(tmp_path / 'env')!r})"
+    code = f"from autograder.kernelspecs import install_kernelspecs; install_kernelspecs(prefix={str(tmp_path / 'env')!r})"
     subprocess.run([str(checkout / ".venv" / "bin" / "python"), "-c", code], check=True, env=environment())
     shutil.rmtree(checkout)  # the checkout is deleted: the kernels it installed must still start
-    for name in (sandbox.PROVISIONER_NAME, "autograder-warm"):
+    for name in (PROVISIONER_NAME, "autograder-warm"):
         spec = json.loads((tmp_path / "env" / "share" / "jupyter" / "kernels" / name / "kernel.json").read_text())
         assert Path(spec["argv"][0]) == Path(sys.prefix).resolve() / "bin" / "python"
         assert os.access(spec["argv"][0], os.X_OK)
@@ -105,14 +106,14 @@ def test_a_kernel_spec_whose_interpreter_is_gone_stops_plain_nbgrader_before_any
     # what `make` in a checkout reaching the environment through a symlink wrote, before that checkout was deleted
     gone = tmp_path / "deleted-checkout" / ".venv" / "bin" / "python"
     jupyter = tmp_path / "jupyter"
-    for name in (sandbox.PROVISIONER_NAME, "autograder-warm"):
+    for name in (PROVISIONER_NAME, "autograder-warm"):
         spec = json.loads((Path(sys.prefix) / "share" / "jupyter" / "kernels" / name / "kernel.json").read_text())
         (jupyter / "kernels" / name).mkdir(parents=True)
         spec["argv"][0] = str(gone)
         (jupyter / "kernels" / name / "kernel.json").write_text(json.dumps(spec))
     env = {**environment(), "JUPYTER_PATH": str(jupyter)}
     assert_refused_without_a_grade(course, plain_nbgrader(course, env), str(gone), "n'existe plus", "install-kernels",
-                                   str(jupyter / "kernels" / sandbox.PROVISIONER_NAME))
+                                   str(jupyter / "kernels" / PROVISIONER_NAME))
     # `autograder grade` forks its kernels from its own interpreter, whatever the spec names: it grades
     done = autograder_grade(course, env)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -129,7 +130,7 @@ def test_a_long_tmpdir_and_a_python_called_by_a_relative_path_do_not_stop_either
     hand_in(course, "tp09", {"ref": {}})
     deep = tmp_path / "dossier-temporaire-au-chemin-long"
     deep.mkdir()
-    assert len(str(deep)) + sandbox.SOCKET_PATH_BELOW_TEMP > sandbox.SOCKET_PATH_MAX
+    assert len(str(deep)) + bubblewrap.SOCKET_PATH_BELOW_TEMP > bubblewrap.SOCKET_PATH_MAX
     python = os.path.relpath(sys.executable, course)
     full = sum(points_of_test_cells("tp09").values())
     for command in (["nbgrader", "autograde", "tp09"], ["autograder.cli", "grade", "tp09", "--jobs", "1"]):

@@ -17,9 +17,9 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from autograder import cli, sandbox
+from autograder import bubblewrap, cli
+from autograder.bubblewrap import SANDBOX_UID_BASE
 from autograder.demo import hand_in, nbgrader, prepare_course
-from autograder.sandbox import SANDBOX_UID_BASE
 from conftest import cell_scores
 from hostile_corpus import EXPECTED, class_answers
 
@@ -133,7 +133,7 @@ def test_the_attacks_were_really_attempted(hostile_class):
         return _outputs(nb)
     spy = printed("spy")
     assert "refusé" in spy and "tp09/reference.py FileNotFoundError" in spy.replace("refusé ", "")
-    assert str(sorted(sandbox.KERNEL_MODULES)) in spy  # all the kernel can see of the package
+    assert str(sorted(bubblewrap.KERNEL_MODULES)) in spy  # all the kernel can see of the package
     written = {line.split()[1] for line in printed("vandal").splitlines() if line.startswith("écrit ")}
     assert written == {f"/tmp/pwned-{token}.txt", f"pwned-{token}.txt"}  # its private /tmp and its own folder
     assert printed("network").count("refusé") == 3

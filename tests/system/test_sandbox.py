@@ -13,9 +13,10 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from nbgrader.api import Gradebook
 
-from autograder import sandbox
+from autograder import bubblewrap
 from autograder.grading import db_url
 from autograder.demo import hand_in, nbgrader, prepare_course
+from autograder.provisioner import PROVISIONER_NAME
 from autograder.release import environment
 from conftest import REPO, points_of_test_cells
 
@@ -44,7 +45,7 @@ print(json.dumps(facts))
 def run_inside(folder, port):
     source = INSIDE.replace("REPO", repr(str(REPO))).replace("PORT", str(port))
     nb = new_notebook(cells=[new_code_cell(source)])
-    NotebookClient(nb, timeout=60, kernel_name=sandbox.PROVISIONER_NAME,
+    NotebookClient(nb, timeout=60, kernel_name=PROVISIONER_NAME,
                    resources={"metadata": {"path": str(folder)}}).execute()
     return json.loads(nb.cells[0].outputs[0].text)
 
@@ -64,20 +65,20 @@ def test_a_grading_kernel_sees_only_its_own_folder(tmp_path, listener, monkeypat
     assert facts["hostname"] == "bac-a-sable"
     assert facts["files"] == ["copie.ipynb"]                       # a copy of its submission folder
     assert facts["repo"] == [".venv", "autograder"]                # no source/, release/, tests/, course
-    assert facts["package"] == sorted(sandbox.KERNEL_MODULES)      # no reference, no checks
+    assert facts["package"] == sorted(bubblewrap.KERNEL_MODULES)      # no reference, no checks
     assert "INSTRUCTOR_TOKEN" not in facts["env"]
     assert (facts["write_here"], facts["write_tmp"]) == ("ok", "ok") and facts["write_usr"] != "ok"
     assert facts["connect"] != "ok"
     with pytest.raises(TimeoutError):
         listener.accept()
-    assert facts["memory"] == sandbox.Limits().memory and facts["nproc"] == sandbox.Limits().processes
-    if sandbox.running_as_root():
-        assert facts["uid"] == sandbox.SANDBOX_UID_BASE
+    assert facts["memory"] == bubblewrap.Limits().memory and facts["nproc"] == bubblewrap.Limits().processes
+    if bubblewrap.running_as_root():
+        assert facts["uid"] == bubblewrap.SANDBOX_UID_BASE
     assert not (tmp_path / "mine.txt").exists()  # the submission folder itself is never written
 
 
 def test_the_grader_talks_to_the_kernel_over_ipc():
-    km = KernelManager(kernel_name=sandbox.PROVISIONER_NAME)
+    km = KernelManager(kernel_name=PROVISIONER_NAME)
     km.start_kernel()
     try:
         client = km.client()
@@ -117,7 +118,7 @@ def small_class(tmp_path_factory):
 
 
 def _without_bwrap():
-    return {**environment(), sandbox.BWRAP_VARIABLE: "/nonexistent/bwrap"}
+    return {**environment(), bubblewrap.BWRAP_VARIABLE: "/nonexistent/bwrap"}
 
 
 def test_without_a_sandbox_grading_refuses_and_says_what_to_do(small_class):

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from autograder.sandbox import SANDBOX_UID_BASE
+from autograder.bubblewrap import SANDBOX_UID_BASE
 from conftest import REPO, points_of_test_cells
 
 SECCOMP = REPO / "deploy" / "kubernetes" / "seccomp"
@@ -265,16 +265,17 @@ print(json.dumps(facts))
 IN_THE_POD = r"""
 import json, os, subprocess, sys, tempfile
 from pathlib import Path
-from autograder import sandbox
+from autograder import bubblewrap, preflight
+from autograder.provisioner import PROVISIONER_NAME
 what = sys.argv[1]
 if what == "start":
-    print(json.dumps({"sandbox": sandbox.unavailable_reason(),
-                      "kernel": sandbox.kernel_problem(sandbox.PROVISIONER_NAME)}))
+    print(json.dumps({"sandbox": preflight.unavailable_reason(),
+                      "kernel": preflight.kernel_problem(PROVISIONER_NAME)}))
 elif what == "student":
     home = Path(tempfile.mkdtemp())
-    os.chown(home, sandbox.sandbox_uid(0), sandbox.sandbox_uid(0))
-    command = sandbox.bwrap_command([sys.executable, "-c", sys.argv[2]], writable=[home], cwd=home,
-                                    env=sandbox.kernel_environment({}, home), uid=sandbox.sandbox_uid(0))
+    os.chown(home, bubblewrap.sandbox_uid(0), bubblewrap.sandbox_uid(0))
+    command = bubblewrap.bwrap_command([sys.executable, "-c", sys.argv[2]], writable=[home], cwd=home,
+                                       env=bubblewrap.kernel_environment({}, home), uid=bubblewrap.sandbox_uid(0))
     done = subprocess.run(command, capture_output=True, text=True)
     print(done.stdout.strip().splitlines()[-1] if done.returncode == 0 else json.dumps({"error": done.stderr}))
 elif what == "grade":
