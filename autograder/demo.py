@@ -11,6 +11,7 @@ Moodle CSV and report). Prints each TP's scores, then the course's.
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import runpy
 import shutil
@@ -22,7 +23,8 @@ from pathlib import Path
 import nbformat
 
 from autograder import bubblewrap, cli, gradebook
-from autograder.course import assignments as course_assignments, has_grader
+from autograder.course import assignments as course_assignments, has_grader, tp_module
+from autograder.french import number
 from autograder.grading import db_url
 from autograder.release import environment
 from autograder.submissions import fill, solutions, write_submission
@@ -123,7 +125,9 @@ def score_table(course: Path, assignment: str, students: list[str]) -> str:
     maxima = gradebook.max_scores(url, assignment)
     scores = gradebook.cell_scores(url, assignment)
     by_hand = gradebook.awaiting_manual_grade(url, assignment)
-    names = [n.removeprefix("test_") for n in maxima]
+    specs = importlib.import_module(tp_module(assignment, "checks")).ASSIGNMENT if has_grader(assignment) else None
+    names = [specs.label(n.removeprefix("test_")) if specs and n.removeprefix("test_") in specs.specs
+             else n.removeprefix("test_") for n in maxima]
     width = [max(len(n), 5) for n in names]
     head = f"{'étudiant':10}" + "".join(f" {n:>{w}}" for n, w in zip(names, width)) + f" {'auto':>9}  écrit"
     lines = [head, "-" * len(head)]
@@ -131,20 +135,21 @@ def score_table(course: Path, assignment: str, students: list[str]) -> str:
         if student not in scores:
             lines.append(f"{student:10} (non noté : voir les messages de nbgrader ci-dessus)")
             continue
-        row = "".join(f" {scores[student].get(c, 0):>{w}g}" for c, w in zip(maxima, width))
+        row = "".join(f" {number(scores[student].get(c, 0)):>{w}}" for c, w in zip(maxima, width))
         written = "à corriger dans formgrader" if student in by_hand else "rien à corriger"
-        lines.append(f"{student:10}{row} {sum(scores[student].values()):>5g}/{sum(maxima.values()):g}  {written}")
+        auto = f"{number(sum(scores[student].values()))}/{number(sum(maxima.values()))}"
+        lines.append(f"{student:10}{row} {auto:>9}  {written}")
     return "\n".join(lines)
 
 
 def course_table(course: Path) -> str:
     """One line per student: each TP's score (automatic and by hand) and the course total."""
     sheet = gradebook.course_sheet(db_url(course))
-    columns = [f"{a} (/{m:g})" for a, m in sheet.maxima.items()] + [f"total (/{sheet.total_max:g})"]
+    columns = [f"{a} (/{number(m)})" for a, m in sheet.maxima.items()] + [f"total (/{number(sheet.total_max)})"]
     head = f"{'étudiant':10}" + "".join(f" {c:>10}" for c in columns)
     lines = [head, "-" * len(head)]
     for student, row in sheet.scores.items():
-        cells = ["—" if row[a] is None else f"{row[a]:g}" for a in sheet.maxima] + [f"{sheet.total(student):g}"]
+        cells = ["—" if row[a] is None else number(row[a]) for a in sheet.maxima] + [number(sheet.total(student))]
         lines.append(f"{student:10}" + "".join(f" {c:>{max(10, len(h))}}" for c, h in zip(cells, columns)))
     return "\n".join(lines)
 

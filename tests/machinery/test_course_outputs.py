@@ -346,4 +346,4 @@ def test_demo_tables_come_from_the_gradebook(course):
     assert table[4].startswith("zoe") and "non noté" in table[4]
     course_lines = demo.course_table(course).splitlines()
     assert course_lines[0].split() == ["étudiant", "tp01", "(/5)", "tp02", "(/4)", "tp03", "(/4)", "total", "(/9)"]
-    assert course_lines[2 + list(SCORES).index("bruno")].split() == ["bruno", "2.5", "2", "—", "4.5"]
+    assert course_lines[2 + list(SCORES).index("bruno")].split() == ["bruno", "2,5", "2", "—", "4,5"]
