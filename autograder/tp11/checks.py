@@ -383,8 +383,9 @@ def _training_judge(values: dict) -> tuple[float, list]:
     score, remarks = DIGITS.judge(values)
     params = values.get("params")
     if any(values.get(name) is None for name in DIGITS.variables) or not isinstance(params, dict) \
-            or set(params) != set(KEYS) or any(type(t) is not torch.Tensor for t in params.values()):
-        return score, remarks  # unfinished or malformed: said already
+            or set(params) != set(KEYS) or any(type(t) is not torch.Tensor for t in params.values()) \
+            or not all(torch.isfinite(t).all() for t in params.values()):
+        return score, remarks  # unfinished, malformed or diverged: said already
     try:
         errors = _engine_errors(params, values.get("gradients_finaux"))
     except Exception as error:  # noqa: BLE001 - parameters of the wrong shape, say
