@@ -22,11 +22,6 @@ from autograder.specs import VariablesSpec
 from autograder.verdict import Remark, plain
 
 
-def percent(fraction: float, decimals: int = 1) -> str:
-    """A fraction as French writes it for people: 0.978 → « 97,8 % »."""
-    return f"{100 * fraction:.{decimals}f} %".replace(".", ",")
-
-
 @dataclass(frozen=True, kw_only=True)
 class AccuracyGrade:
     full_marks: float
@@ -47,8 +42,8 @@ class AccuracyGrade:
             return 0.0, [plain("les paramètres contiennent des NaN ou des infinis : le pas d'apprentissage diverge ?")]
         score = min(1.0, max(0.0, (accuracy - self.chance) / (self.full_marks - self.chance)))
         remarks = [Remark(text=f"{self.word} de test du réseau entraîné : {{exactitude}} (tous les points à partir de "
-                               f"{percent(self.full_marks, 0)}), recalculée à partir de ses paramètres.",
-                          values={"exactitude": percent(accuracy)})]
+                               f"{self.full_marks:.0%}), recalculée à partir de ses paramètres.",
+                          values={"exactitude": f"{accuracy:.1%}"})]
         if score < 1:
             remarks.append(plain(self.too_low))
         if type(reported) not in (int, float) or not 0 <= reported <= 1:
@@ -58,7 +53,7 @@ class AccuracyGrade:
             score *= 0.75
             remarks.append(Remark(text=f"{self.reported_name} vaut {{rapportée}} mais le réseau final obtient "
                                        "{exactitude} : calculez-la avec les paramètres après la dernière mise à jour.",
-                                  values={"rapportée": percent(reported), "exactitude": percent(accuracy)}))
+                                  values={"rapportée": f"{reported:.1%}", "exactitude": f"{accuracy:.1%}"}))
         return score, remarks
 
 

@@ -20,7 +20,7 @@ from autograder.toolkit import (F32, F64, UNDEFINED_NAME, by_hand, forbidden, gr
 from autograder.specs import FunctionSpec, Mistake, ScenarioSpec
 from autograder.tp11 import given, graphs
 from autograder.data import digits_train_set
-from autograder.training import DigitsTraining, percent
+from autograder.training import DigitsTraining
 from autograder.verdict import Remark
 
 RULE = by_hand(
@@ -353,9 +353,10 @@ DIGITS = DigitsTraining(
 
 
 def _relative(error: float, scale: float) -> str:
+    """`error` as a share of `scale`, as French writes it: « 26 % », « 0,4 % »."""
     if not scale or error != error:
         return f"{error:.1e}".replace(".", ",") if scale else "∞"
-    return percent(error / scale, 0 if error >= 0.1 * scale else 1)
+    return f"{100 * error / scale:.{0 if error >= 0.1 * scale else 1}f} %".replace(".", ",")
 
 
 def _engine_errors(params: dict, found: Any) -> dict[str, str]:

@@ -78,17 +78,17 @@ def _training(mistakes: dict[str, str]):
 ENGINE = "les gradients que votre moteur calcule pour le réseau entraîné"
 
 
-@pytest.mark.parametrize("wrong, points, said", [
+@pytest.mark.parametrize("wrong, most, said", [  # the training's points are at most `most`
     ((), 3, None),
     (("unbroadcast",), 0, "n'existe(nt) pas"),  # the broadcast biases' gradients keep the batch dimension
     (("topological_order",), 1, ENGINE),
     (("backward",), 1, ENGINE),
     (("unbroadcast", "topological_order", "backward"), 0, "n'existe(nt) pas"),
 ], ids=["reference", "unbroadcast", "topological_order", "backward", "all three"])
-def test_each_mistake_of_the_engine_costs_the_training_its_points(wrong, points, said):
+def test_each_mistake_of_the_engine_costs_the_training_its_points(wrong, most, said):
     """The network has biases broadcast over the batch and a node used twice (its hidden activations, by the
     output layer and the penalty): an engine right only without them trains another network, and its final
     gradients are not autograd's, whatever its accuracy."""
     result = _training({name: ENGINE_MISTAKES[name] for name in wrong})
-    assert result.points == pytest.approx(points, abs=0.05), result.report()
+    assert result.points <= most + 1e-9 and (wrong or result.points == 3), result.report()
     assert said is None or said in result.report(), result.report()
