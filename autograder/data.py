@@ -8,15 +8,26 @@ import torch
 
 
 @functools.lru_cache(maxsize=1)
-def digits_test_set() -> tuple[torch.Tensor, torch.Tensor]:
-    """scikit-learn's digits: the notebooks' test split (20 %, stratified, seed 0), standardised with the
-    training split's mean and standard deviation, in float64, and its digit labels (int64)."""
+def _digits_split() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
     digits, labels = load_digits(return_X_y=True)
-    train, test, _, test_labels = train_test_split(digits, labels, test_size=0.2, shuffle=True,
-                                                   stratify=labels, random_state=0)
+    train, test, train_labels, test_labels = train_test_split(digits, labels, test_size=0.2, shuffle=True,
+                                                              stratify=labels, random_state=0)
     mean, std = train.mean(axis=0), train.std(axis=0)
     std[std == 0] = 1.0
-    return torch.tensor((test - mean) / std, dtype=torch.float64), torch.tensor(test_labels)
+    return (torch.tensor((train - mean) / std, dtype=torch.float64), torch.tensor(train_labels),
+            torch.tensor((test - mean) / std, dtype=torch.float64), torch.tensor(test_labels))
+
+
+def digits_test_set() -> tuple[torch.Tensor, torch.Tensor]:
+    """scikit-learn's digits: the notebooks' test split (20 %, stratified, seed 0), standardised with the
+    training split's mean and standard deviation, in float64, and its digit labels (int64)."""
+    return _digits_split()[2:]
+
+
+def digits_train_set() -> tuple[torch.Tensor, torch.Tensor]:
+    """The notebooks' training split of the digits (the other 80 %), standardised the same way, in float64,
+    and its digit labels (int64)."""
+    return _digits_split()[:2]

@@ -9,6 +9,7 @@ that the drivers of `given.py` build with the notebook's own `Tensor` class.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -18,7 +19,9 @@ from autograder.toolkit import (F32, F64, ONE_HOT_WIDTH, UNDEFINED_NAME, by_hand
                                 one_hot, randn, softmax, table)
 from autograder.specs import FunctionSpec, Mistake, ScenarioSpec
 from autograder.tp11 import given, graphs
+from autograder.data import digits_train_set
 from autograder.training import DigitsTraining
+from autograder.verdict import Remark
 
 RULE = by_hand(
     loop_message="boucle Python détectée : une règle de gradient s'écrit avec des opérations sur tout le tenseur",
@@ -39,7 +42,7 @@ GIVEN_CLASS_HINT = ("has no attribute", "la vérification utilise la classe Tens
 
 
 def _broadcast(gen: torch.Generator, shape_a: tuple, shape_b: tuple) -> dict:
-    """a and b of shapes that broadcast, and the gradient of the loss with respect to their result."""
+    """a and b of shapes that broadcast, and the gradient of the loss (« perte ») with respect to their result."""
     a, b = randn(gen, *shape_a), randn(gen, *shape_b)
     return {"dl_out": randn(gen, *torch.broadcast_shapes(shape_a, shape_b)), "a": a, "b": b}
 
@@ -142,9 +145,9 @@ MUL_BACKWARD = FunctionSpec(
                 predict=lambda a, e: _unbroadcast_to(a["dl_out"] * a["b"], a["b"])),
         Mistake(output=0, message=NO_UNBROADCAST, predict=lambda a, e: a["dl_out"] * a["b"]),
         Mistake(output=1, message=NO_UNBROADCAST, predict=lambda a, e: a["dl_out"] * a["a"]),
-        Mistake(output=0, message="multipliez par dl_out : la règle reçoit le gradient de la loss par rapport à la "
+        Mistake(output=0, message="multipliez par dl_out : la règle reçoit le gradient de la perte par rapport à la "
                                   "sortie.", predict=lambda a, e: _unbroadcast_to(a["b"].expand_as(a["dl_out"]), a["a"])),
-        Mistake(output=1, message="multipliez par dl_out : la règle reçoit le gradient de la loss par rapport à la "
+        Mistake(output=1, message="multipliez par dl_out : la règle reçoit le gradient de la perte par rapport à la "
                                   "sortie.", predict=lambda a, e: _unbroadcast_to(a["a"].expand_as(a["dl_out"]), a["b"])),
     ),
 )
@@ -250,9 +253,10 @@ CROSS_ENTROPY_BACKWARD = FunctionSpec(
     error_hints=(("index", "y contient des indices de classe (int64) : le one-hot de y vaut 1 en [n, y[n]], par exemple "
                            "F.one_hot(y, C) ou p[torch.arange(N), y]."), ONE_HOT_WIDTH, *COMMON_HINTS),
     mistakes=(
-        Mistake(output=0, message="le gradient n'est pas divisé par la taille du lot N : la loss est une moyenne.",
+        Mistake(output=0, message="le gradient n'est pas divisé par la taille du lot N : l'entropie croisée est une "
+                                  "moyenne.",
                 predict=lambda a, e: e[0] * a["s"].shape[0]),
-        Mistake(output=0, message="multipliez par dl_out : la règle reçoit le gradient de la loss par rapport à la "
+        Mistake(output=0, message="multipliez par dl_out : la règle reçoit le gradient de la perte par rapport à la "
                                   "sortie, qui ne vaut pas toujours 1.", predict=lambda a, e: e[0] / a["dl_out"]),
         Mistake(output=0, message="il manque le −1 sur la classe correcte : dl_s = dl_out · (softmax(s) − onehot(y)) / N.",
                 predict=lambda a, e: a["dl_out"] * softmax(a["s"]) / a["s"].shape[0]),
@@ -292,10 +296,13 @@ BACKWARD = ScenarioSpec(
                                             "pour les nœuds qui en ont une."),
                  ("'int' object has no attribute", NUMBER_AS_GRADIENT),
                  ("'float' object has no attribute", NUMBER_AS_GRADIENT),
+                 ("doesn't match the broadcast shape", "le gradient envoyé à un nœud n'a pas sa forme : une règle l'a "
+                                                       "laissé à la forme du résultat diffusé (unbroadcast doit aussi "
+                                                       "sommer les dimensions de taille 1 étirées)."),
                  GIVEN_CLASS_HINT, *COMMON_HINTS),
     mistakes=(
-        Mistake(output=None, message="un gradient est remplacé au lieu d'être ajouté : avec parent.grad = …, un nœud "
-                                     "utilisé deux fois ne garde que la dernière contribution ; écrivez parent.grad += ….",
+        Mistake(output=None, message="un gradient est remplacé au lieu d'être ajouté : écrivez parent.grad += … (la "
+                                     "question 2 revient sur ce cas).",
                 predict=lambda a, e: graphs.engine(a, accumulate=False)),
         Mistake(output=None, message="la racine n'est pas initialisée : root.grad = torch.ones_like(root.data) avant "
                                      "de parcourir le graphe (sinon tout reste nul).",
@@ -303,11 +310,12 @@ BACKWARD = ScenarioSpec(
         Mistake(output=None, message="la racine est initialisée trop tard : root.grad = torch.ones_like(root.data) "
                                      "avant de parcourir le graphe, pour que son gradient descende vers ses parents.",
                 predict=lambda a, e: graphs.engine(a, seed="after")),
-        Mistake(output=None, message="les nœuds sont parcourus dans le mauvais sens : parcourez-les depuis la racine, "
+        Mistake(output=None, message="les nœuds sont parcourus dans le mauvais sens : de la racine vers les feuilles, "
                                      "dans l'ordre de topological_order(root).",
                 predict=lambda a, e: graphs.engine(a, order="reversed")),
         Mistake(output=None, message="un nœud envoie son gradient à chaque fois qu'on l'atteint (récursion chemin par "
-                                     "chemin) : parcourez topological_order(root), chaque nœud une seule fois.",
+                                     "chemin) : parcourez plutôt la liste de topological_order(root), une seule fois "
+                                     "(la question 1 revient sur ce cas).",
                 predict=lambda a, e: graphs.engine(a, order="recursive")),
         Mistake(output=None, message="les nœuds ne sont pas traités dans l'ordre de topological_order(root) : un "
                                      "parcours en profondeur qui traite chaque nœud dès qu'il l'atteint n'est pas cet "
@@ -318,16 +326,91 @@ BACKWARD = ScenarioSpec(
 
 # ------------------------------------------------------------------ training
 
-TRAINING = DigitsTraining(  # the reference reaches 0.981 (see the README)
-    logits=lambda p, x: torch.relu(x @ p["w1"] + p["b1"]) @ p["w2"] + p["b2"],
+PENALTY = 0.01  # `penalite` in the notebook: the weight of the hidden activations' L2 penalty
+KEYS = ("w1", "b1", "w2", "b2")
+# How far the engine's gradients may be from autograd's in float64, relative to the largest one: the
+# reference's float32 rounding gives at most 6e-6 (training seeds 0-9); an engine that drops or repeats a
+# contribution (`=` for `+=`, a shared node listed twice) errs by a quarter of it or more.
+ENGINE_TOLERANCE = 1e-3
+ENGINE_SHARE = 1 / 3  # what is left of the training's points when the engine's gradients are wrong
+
+
+def _hidden(p: dict, x: torch.Tensor) -> torch.Tensor:
+    return torch.relu(x @ p["w1"] + p["b1"])
+
+
+def _loss(p: dict, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    """The notebook's `perte_du_lot`: the mean cross-entropy plus (penalite / N) · Σ x1²."""
+    x1 = _hidden(p, x)
+    return F.cross_entropy(x1 @ p["w2"] + p["b2"], y) + PENALTY * (x1 * x1).sum() / len(y)
+
+
+DIGITS = DigitsTraining(
+    logits=lambda p, x: _hidden(p, x) @ p["w2"] + p["b2"], also=("gradients_finaux",),
     too_low=("l'exactitude est trop basse : l'entraînement utilise votre autograd (les règles, topological_order, "
-             "backward) et votre perte_du_lot — vérifiez-les d'abord avec leurs tests."),
+             "backward) et votre perte_du_lot — commencez par les vérifications de ces fonctions, plus haut."),
     unfinished=("{manquantes} n'existe(nt) pas : l'entraînement n'est pas allé au bout. Il utilise votre "
-                "autograd : si une de vos fonctions lève une erreur, corrigez-la d'abord (voir son test), puis "
+                "autograd : si une de vos fonctions lève une erreur, corrigez-la d'abord (voir sa vérification), puis "
                 "exécutez toutes les cellules."),
     malformed=("params doit rester un dict {\"w1\", \"b1\", \"w2\", \"b2\"} de torch.Tensor ordinaires "
                "(les .data des nœuds du réseau)."),
-).spec()
+)
+
+
+def _relative(error: float, scale: float) -> str:
+    """`error` as a share of `scale`, as French writes it: « 26 % », « 0,4 % »."""
+    if not scale or error != error:
+        return f"{error:.1e}".replace(".", ",") if scale else "∞"
+    return f"{100 * error / scale:.{0 if error >= 0.1 * scale else 1}f} %".replace(".", ",")
+
+
+def _engine_errors(params: dict, found: Any) -> dict[str, str]:
+    """Per parameter whose gradient in `found` (the engine's, on the whole training set, at the trained
+    parameters) is not autograd's: how far off it is, in French."""
+    inputs, labels = digits_train_set()
+    expected = gradients(lambda *t: _loss(dict(zip(KEYS, t)), inputs, labels),
+                         *(params[k].to(torch.float64) for k in KEYS))
+    errors = {}
+    for key, truth in zip(KEYS, expected):
+        grad = found.get(key) if isinstance(found, dict) else None
+        if type(grad) is not torch.Tensor or not grad.is_floating_point():
+            errors[key] = "absent"
+        elif grad.shape != truth.shape:
+            errors[key] = f"forme {tuple(grad.shape)} au lieu de {tuple(truth.shape)}"
+        else:
+            scale = truth.abs().max().item()
+            error = (grad.to(torch.float64) - truth).abs().max().item()
+            if not error <= ENGINE_TOLERANCE * scale + 1e-8:  # NaN included
+                errors[key] = f"écart jusqu'à {_relative(error, scale)} du plus grand gradient"
+    return errors
+
+
+def _training_judge(values: dict) -> tuple[float, list]:
+    """TP 10's judgement of the accuracy, then the engine's gradients for the trained network against
+    autograd's: an engine that computes other gradients than torch's trains another network."""
+    score, remarks = DIGITS.judge(values)
+    params = values.get("params")
+    if any(values.get(name) is None for name in DIGITS.variables) or not isinstance(params, dict) \
+            or set(params) != set(KEYS) or any(type(t) is not torch.Tensor for t in params.values()) \
+            or not all(torch.isfinite(t).all() for t in params.values()):
+        return score, remarks  # unfinished, malformed or diverged: said already
+    try:
+        errors = _engine_errors(params, values.get("gradients_finaux"))
+    except Exception as error:  # noqa: BLE001 - parameters of the wrong shape, say
+        errors = {"params": f"{type(error).__name__}"}
+    if errors:
+        listed = " ; ".join(f"{k} : {e}" for k, e in errors.items())
+        remarks.insert(1, Remark(
+            text=("les gradients que votre moteur calcule pour le réseau entraîné (gradients_finaux, perte sur tout "
+                  "l'ensemble d'entraînement) ne sont pas ceux de torch.autograd ({ecarts}) : votre entraînement "
+                  "n'est pas celui de torch (section 9), un tiers des points au plus. Commencez par les "
+                  "vérifications des fonctions de votre moteur, plus haut, puis relisez perte_du_lot."),
+            values={"ecarts": listed}))
+        score *= ENGINE_SHARE
+    return score, remarks
+
+
+TRAINING = replace(DIGITS.spec(), judge=_training_judge)
 
 ASSIGNMENT = Assignment(reference=f"{__package__}.reference", specs=[
     UNBROADCAST, ADD_BACKWARD, MUL_BACKWARD, MATMUL_BACKWARD, RELU_BACKWARD, SUM_BACKWARD, CROSS_ENTROPY_BACKWARD,

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 class Tensor:
     """Un nœud du graphe de calcul : une valeur `data` (un tenseur torch), son gradient `grad`
     (de la forme de `data`, nul au départ), les nœuds `parents` dont il est calculé, et la règle
-    `rule` qui, recevant le gradient de la loss par rapport à ce nœud, renvoie celui par rapport
+    `rule` qui, recevant le gradient de la perte par rapport à ce nœud, renvoie celui par rapport
     à chacun de ses parents (un tuple, dans l'ordre de `parents`). Une feuille n'a ni parents ni règle."""
 
     def __init__(self, data, parents=(), rule=None, op=""):
@@ -27,12 +27,12 @@ class Tensor:
         self.op = op  # pour l'affichage : "+", "*", "@", "relu", "sum", "entropie"
 
     def __add__(self, other):
-        other = other if isinstance(other, Tensor) else Tensor(other)
+        other = other if isinstance(other, Tensor) else Tensor(torch.as_tensor(other, dtype=self.data.dtype))
         return Tensor(self.data + other.data, (self, other),
                       lambda dl_out: add_backward(dl_out, self.data, other.data), "+")
 
     def __mul__(self, other):
-        other = other if isinstance(other, Tensor) else Tensor(other)
+        other = other if isinstance(other, Tensor) else Tensor(torch.as_tensor(other, dtype=self.data.dtype))
         return Tensor(self.data * other.data, (self, other),
                       lambda dl_out: mul_backward(dl_out, self.data, other.data), "*")
 

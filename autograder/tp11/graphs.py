@@ -242,8 +242,8 @@ def order_properties(a: dict, order: Any) -> list[str]:
         return ["la liste contient des objets qui ne sont pas les nœuds du graphe : renvoyez les nœuds eux-mêmes "
                 "(des Tensor), pas leurs valeurs ni leurs noms."]
     if len(set(order)) < len(order):
-        return ["un nœud apparaît plusieurs fois : gardez l'ensemble des nœuds déjà visités (un nœud atteint par "
-                "plusieurs chemins ne doit figurer qu'une fois dans la liste)."]
+        return ["un nœud apparaît plusieurs fois : chacun doit y être une seule fois, même atteint par plusieurs "
+                "chemins ; gardez l'ensemble des nœuds déjà visités."]
     if set(order) != set(parents):
         return [f"{len(parents) - len(order)} nœud(s) accessible(s) depuis la racine manque(nt) : visitez les parents de "
                 "chaque nœud, récursivement, jusqu'aux feuilles."]
@@ -254,5 +254,4 @@ def order_properties(a: dict, order: Any) -> list[str]:
         return ["ordre inversé : la racine vient en premier et chaque nœud avant ses parents (inversez la liste de votre "
                 "parcours en profondeur)."]
     return ["un nœud est placé avant un nœud qui l'utilise encore : chaque nœud doit venir après tous ceux qui "
-            "l'utilisent (un parcours en profondeur simple ne le garantit pas sur un losange ; ajoutez un nœud à la "
-            "liste après ses parents, puis inversez-la)."]
+            "l'utilisent (ajoutez un nœud à la liste une fois ses parents visités, puis inversez-la)."]

@@ -67,8 +67,8 @@ def topological_order(root) -> list:
 
 
 def backward(root) -> None:
-    r"""Rétropropagation depuis `root` : `root.grad` reçoit des uns, puis chaque nœud, dans l'ordre
-    topologique, ajoute à `grad` de ses parents ce que sa règle leur envoie."""
+    r"""Rétropropagation depuis `root` : le `grad` de chaque nœud accessible reçoit la dérivée de `root` par
+    rapport à ce nœud (rien n'est renvoyé)."""
     root.grad = torch.ones_like(root.data)
     for node in topological_order(root):
         if node.rule is not None:

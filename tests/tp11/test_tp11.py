@@ -1,9 +1,18 @@
-"""What is special to TP 11: the given `Tensor` class, and the expression graphs its scenario checks build."""
+"""What is special to TP 11: the given `Tensor` class, the expression graphs its scenario checks build, and
+a training that exercises the whole engine."""
 
+import contextlib
+import io
+
+import nbformat
+import pytest
 import torch
 
+from autograder.figures import is_figure
+from autograder.submissions import fill
 from autograder.tp11 import graphs
-from conftest import assignment, student_namespace
+from conftest import assignment, release_path, solution_sources, student_namespace
+from tp11_catalogue import ENGINE_MISTAKES
 
 
 EDITED_CLASS = '''
@@ -44,3 +53,42 @@ def test_random_graphs_share_a_node_and_every_node_reaches_the_root():
             assert max(_uses(graph).values()) >= 2, case.label
         assert set(graphs._reachable(graph)) == {node["name"] for node in graph}, case.label
         assert graph[-1]["op"] in ("sum", "cross_entropy")
+
+
+def _training(mistakes: dict[str, str]):
+    """The training's verdict, for the release notebook filled with the reference but these answers, run
+    here up to its training cell (checks, figures and the self-check left out), as the grader reads it."""
+    nb = fill(nbformat.read(release_path("tp11"), as_version=4), {**solution_sources("tp11"), **mistakes})
+    namespace = {"__name__": "__main__"}
+    with contextlib.redirect_stdout(io.StringIO()):
+        for cell in nb.cells:
+            nbgrader = cell.metadata.get("nbgrader", {})
+            if cell.cell_type != "code" or nbgrader.get("grade") or nbgrader.get("grade_id") == "outils" \
+                    or is_figure(cell):
+                continue
+            try:
+                exec(cell.source, namespace)  # noqa: S102 - the course's notebook
+            except Exception:  # noqa: BLE001 - a training that stops leaves no variables: graded so
+                break
+            if nbgrader.get("grade_id") == "training":
+                break
+    return assignment("tp11").check("training", namespace)
+
+
+ENGINE = "les gradients que votre moteur calcule pour le réseau entraîné"
+
+
+@pytest.mark.parametrize("wrong, most, said", [  # the training's points are at most `most`
+    ((), 3, None),
+    (("unbroadcast",), 0, "n'existe(nt) pas"),  # the broadcast biases' gradients keep the batch dimension
+    (("topological_order",), 1, ENGINE),
+    (("backward",), 1, ENGINE),
+    (("unbroadcast", "topological_order", "backward"), 0, "n'existe(nt) pas"),
+], ids=["reference", "unbroadcast", "topological_order", "backward", "all three"])
+def test_each_mistake_of_the_engine_costs_the_training_its_points(wrong, most, said):
+    """The network has biases broadcast over the batch and a node used twice (its hidden activations, by the
+    output layer and the penalty): an engine right only without them trains another network, and its final
+    gradients are not autograd's, whatever its accuracy."""
+    result = _training({name: ENGINE_MISTAKES[name] for name in wrong})
+    assert result.points <= most + 1e-9 and (wrong or result.points == 3), result.report()
+    assert said is None or said in result.report(), result.report()

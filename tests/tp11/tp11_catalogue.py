@@ -356,8 +356,8 @@ CORRECT = [
 # (function, source, fragment of the diagnosis its visible check must show), then what the
 # check of the training must say (and, if the training crashes, what its cell must say: TRIAL_CRASH).
 # Each must cost the whole exercise and spoil the training: a topological order without a visited set
-# or a backward with `=` instead of `+=` are right on the network's graph, which shares no node
-# (its training reaches full marks), and right on that case of their checks (partial points).
+# or a backward with `=` instead of `+=` are right on one case of their checks (partial points), so they
+# are not here but in ENGINE_MISTAKES.
 TRIAL = [
     ("mul_backward", code("mul_backward", "return unbroadcast(dl_out * a, a.shape), unbroadcast(dl_out * b, b.shape)"),
      "la dérivée de a·b par rapport à a est b"),
@@ -367,3 +367,14 @@ TRIAL = [
      "la racine n'est pas initialisée"),
 ]
 TRIAL_TRAINING = "exactitude de test du réseau entraîné"
+
+# The mistakes of an engine that TP 11 is about, each right on some graphs (the leading dimensions only,
+# a shared node listed once per path, `=` for `+=`): the trained network has broadcast biases and a shared
+# node, so each alone, and all three at once, spoil its training (tests/tp11/test_tp11.py) — the sample
+# class's `lucas` makes all three.
+ENGINE_MISTAKES = {
+    "unbroadcast": code("unbroadcast", *LEADING, "return grad"),
+    "topological_order": code("topological_order", *DFS_NO_SEEN, "return order[::-1]"),
+    "backward": code("backward", SEED, "for node in topological_order(root):", *RULE_LOOP,
+                     "            parent.grad = dl_parent"),
+}
