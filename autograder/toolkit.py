@@ -41,23 +41,6 @@ def two_sided(z: float) -> float:
     return math.erfc(z / math.sqrt(2))
 
 
-def optimiser_trajectory(make: Callable[[list[torch.Tensor]], torch.optim.Optimizer], params: dict[str, torch.Tensor],
-                         steps: list[dict]) -> list[dict[str, torch.Tensor]]:
-    """The parameters after each step of the torch optimiser `make(parameters)` (the oracle of an optimiser
-    exercise), each step's `grads` given and, when the step has one, its learning rate `lr` set."""
-    leaves = {k: v.detach().clone().requires_grad_(True) for k, v in params.items()}
-    optimiser = make(list(leaves.values()))
-    trajectory = []
-    for step in steps:
-        for k, leaf in leaves.items():
-            leaf.grad = step["grads"][k].clone()
-        if "lr" in step:
-            optimiser.param_groups[0]["lr"] = step["lr"]
-        optimiser.step()
-        trajectory.append({k: v.detach().clone() for k, v in leaves.items()})
-    return trajectory
-
-
 def with_kinks(x: torch.Tensor, every: int = 3) -> torch.Tensor:
     """`x` with one element in `every` set to 0, where ReLU is not differentiable (autograd gives 0 there)."""
     x.view(-1)[::every] = 0.0
@@ -68,7 +51,7 @@ def update_trajectory(params: dict[str, torch.Tensor], steps: list[dict],
                       update: Callable[..., tuple[torch.Tensor, torch.Tensor]]) -> list[dict[str, torch.Tensor]]:
     """The parameters after each step of a hand-written update of each one, `update(p, v, g, **others) -> (p, v)`
     with its buffer `v` starting at zeros, `g` its gradient and `others` the step's other arguments (`lr`…):
-    an optimiser exercise's common mistakes, as trajectories comparable with `optimiser_trajectory`'s."""
+    an optimiser exercise's common mistakes, as trajectories of the parameters."""
     params = {k: v.clone() for k, v in params.items()}
     buffers = {k: torch.zeros_like(v) for k, v in params.items()}
     trajectory = []
@@ -104,6 +87,12 @@ def softmax(s: torch.Tensor) -> torch.Tensor:
 def one_hot(y: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """The labels `y` as one-hot rows with as many classes as `like` has columns, in `like`'s dtype."""
     return F.one_hot(y, like.shape[1]).to(like.dtype)
+
+
+def french(value: float, spec: str) -> str:
+    """`value` formatted with `spec` (".3g", ".1%"…) as French readers write numbers: « 0,25 », « 97,5 % »."""
+    text = f"{value:{spec}}".replace(".", ",")
+    return text[:-1] + " %" if text.endswith("%") else text
 
 
 # ------------------------------------------------------------------ mistakes and hints
@@ -193,15 +182,14 @@ def normal_draw(w: Any, shape: tuple[int, ...], variance: float, *, shape_name: 
         return ["les valeurs tirées contiennent des NaN ou des infinis."]
     if abs(mean) > z_moments * math.sqrt(variance / n):
         return [Remark(text="les valeurs tirées doivent être centrées : moyenne {moyenne} au lieu de 0.",
-                       values={"moyenne": f"{mean:.3g}".replace(".", ",")})]
+                       values={"moyenne": french(mean, ".3g")})]
 
     def near(target: float) -> bool:
         return abs(var / target - 1) <= z_moments * math.sqrt(2 / (n - 1))
     if not near(variance):
         return [next((message for target, message in known if near(target)), None)
                 or Remark(text=f"variance des valeurs tirées {{variance}} au lieu de {variance_name} = {{attendue}}.",
-                          values={"variance": f"{var:.3g}".replace(".", ","),
-                                  "attendue": f"{variance:.3g}".replace(".", ",")})]
+                          values={"variance": french(var, ".3g"), "attendue": french(variance, ".3g")})]
     kurtosis = (((w - mean) ** 4).mean() / ((w - mean) ** 2).mean() ** 2).item() - 3
     if abs(kurtosis) > z_kurtosis * math.sqrt(24 / n):
         return [f"les valeurs tirées ont la bonne variance mais ne suivent pas une loi normale (loi uniforme ?) : "

@@ -19,6 +19,7 @@ import torch
 
 from autograder.data import digits_test_set
 from autograder.specs import VariablesSpec
+from autograder.toolkit import french
 from autograder.verdict import Remark, plain
 
 
@@ -42,8 +43,8 @@ class AccuracyGrade:
             return 0.0, [plain("les paramètres contiennent des NaN ou des infinis : le pas d'apprentissage diverge ?")]
         score = min(1.0, max(0.0, (accuracy - self.chance) / (self.full_marks - self.chance)))
         remarks = [Remark(text=f"{self.word} de test du réseau entraîné : {{exactitude}} (tous les points à partir de "
-                               f"{self.full_marks:.0%}), recalculée à partir de ses paramètres.",
-                          values={"exactitude": f"{accuracy:.1%}"})]
+                               f"{french(self.full_marks, '.0%')}), recalculée à partir de ses paramètres.",
+                          values={"exactitude": french(accuracy, ".1%")})]
         if score < 1:
             remarks.append(plain(self.too_low))
         if type(reported) not in (int, float) or not 0 <= reported <= 1:
@@ -53,7 +54,7 @@ class AccuracyGrade:
             score *= 0.75
             remarks.append(Remark(text=f"{self.reported_name} vaut {{rapportée}} mais le réseau final obtient "
                                        "{exactitude} : calculez-la avec les paramètres après la dernière mise à jour.",
-                                  values={"rapportée": f"{reported:.1%}", "exactitude": f"{accuracy:.1%}"}))
+                                  values={"rapportée": french(reported, ".1%"), "exactitude": french(accuracy, ".1%")}))
         return score, remarks
 
 

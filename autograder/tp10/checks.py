@@ -13,12 +13,13 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch.optim.sgd import sgd
 
 from autograder.assignment import Assignment
 from autograder.codec import Foreign
 from autograder.toolkit import (CLASS_INDICES, COMMON_HINTS, F32, F64, NOT_DIVIDED_BY_N, OVERFLOW, SHAPE_HINT,
                                 SOFTMAX_OPS, by_hand, forbidden, forbidden_ops, gradients, layer_gradients,
-                                normal_draw, normal_false_rejection, one_hot, optimiser_trajectory, randn, seed,
+                                normal_draw, normal_false_rejection, one_hot, randn, seed,
                                 softmax, table, update_trajectory, with_kinks)
 from autograder.training import DigitsTraining
 from autograder.specs import Case, FunctionSpec, Mistake, SequenceSpec, StatisticalSpec
@@ -298,9 +299,14 @@ def _sgd_cases(gen: torch.Generator) -> list[Case]:
 
 
 def _sgd_oracle(a: dict) -> tuple:
-    """torch.optim.SGD(momentum=μ, dampening=0, nesterov=False), the learning rate changed between steps."""
-    momentum = a["steps"][0]["momentum"]
-    return (optimiser_trajectory(lambda ps: torch.optim.SGD(ps, lr=1.0, momentum=momentum), a["params"], a["steps"]),)
+    """torch.optim.SGD(momentum=μ, dampening=0, nesterov=False), the learning rate changed between steps: the function
+    its `step` runs, `torch.optim.sgd.sgd` (the step itself imports torch._dynamo: 2 s in a student's kernel)."""
+    params, buffers, trajectory = {k: v.clone() for k, v in a["params"].items()}, [None] * len(a["params"]), []
+    for step in a["steps"]:
+        sgd(list(params.values()), [step["grads"][k] for k in params], buffers, foreach=False, weight_decay=0.0,
+            momentum=step["momentum"], lr=step["lr"], dampening=0.0, nesterov=False, maximize=False)
+        trajectory.append({k: v.clone() for k, v in params.items()})
+    return (trajectory,)
 
 
 def _sgd_variant(a: dict, update) -> tuple:
