@@ -36,6 +36,14 @@ def seed(gen: torch.Generator) -> Seed:
     return Seed(int(torch.randint(0, 2 ** 62, (), generator=gen)))
 
 
+def seeded(rows: list[tuple], *names: str) -> Callable[[torch.Generator], list[Case]]:
+    """A statistical spec's `cases`: one per row `(label, *values)`, the values named `names`, and a `generator`
+    seeded from the grader's generator."""
+    def cases(gen: torch.Generator) -> list[Case]:
+        return [Case(label=label, inputs={**dict(zip(names, values)), "generator": seed(gen)}) for label, *values in rows]
+    return cases
+
+
 def two_sided(z: float) -> float:
     """The probability that a normal statistic falls more than `z` standard deviations from its mean."""
     return math.erfc(z / math.sqrt(2))
@@ -161,13 +169,16 @@ def forbidden_ops(ops: dict[str, str], instead: str) -> tuple[Forbidden, ...]:
 # ------------------------------------------------------------------ statistics
 
 
-def normal_false_rejection(z_moments: float, z_kurtosis: float) -> float:
+Z_MOMENTS, Z_KURTOSIS = 6.0, 7.0  # `normal_draw`'s thresholds, in standard deviations of each statistic
+
+
+def normal_false_rejection(z_moments: float = Z_MOMENTS, z_kurtosis: float = Z_KURTOSIS) -> float:
     """The probability that `normal_draw` rejects one sample of the right normal law."""
     return 2 * two_sided(z_moments) + two_sided(z_kurtosis)
 
 
 def normal_draw(w: Any, shape: tuple[int, ...], variance: float, *, shape_name: str, variance_name: str,
-                known: tuple[tuple[float, str], ...] = (), z_moments: float = 6.0, z_kurtosis: float = 7.0,
+                known: tuple[tuple[float, str], ...] = (), z_moments: float = Z_MOMENTS, z_kurtosis: float = Z_KURTOSIS,
                 advice: str = "tirez-les avec torch.randn(…, generator=generator)") -> list:
     """The problems of `w` as a sample of N(0, `variance`) of the given shape (French, empty when none): mean and
     variance within `z_moments` standard deviations of each statistic, excess kurtosis within `z_kurtosis`
