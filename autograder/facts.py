@@ -39,6 +39,7 @@ class Call:
     error: str | None = None
     mutated: list[str] = field(default_factory=list)
     after: dict[str, Any] = field(default_factory=dict)
+    rebound: list[str] = field(default_factory=list)  # state `in_place` whose containers got other objects
     autograd: bool = False
     evasions: list[str] = field(default_factory=list)
     forbidden: list[str] = field(default_factory=list)  # messages of the forbidden calls seen
@@ -91,7 +92,8 @@ def read_call(spec: Spec, case: Case, fact: Any, inputs: dict[str, Any]) -> Call
     trace = fact["trace"]
     calls, ops = set(_strings(trace.get("calls"))), set(_strings(trace.get("ops")))
     modules = set(_strings(trace.get("modules")))
-    call = Call(case, mutated=[m for m in _strings(fact.get("mutated", [])) if m in inputs])
+    call = Call(case, mutated=[m for m in _strings(fact.get("mutated", [])) if m in inputs],
+                rebound=[k for k in _strings(fact.get("rebound", [])) if k in getattr(spec, "in_place", ())])
     call.autograd = uses_autograd(trace, calls, ops)
     call.evasions = sorted(calls & EVASION_CALLS)
     call.forbidden = _forbidden_seen(spec.policy, calls, ops, modules)

@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 
+def formatted(x: float, spec: str) -> str:
+    """`x` formatted with `spec` (".3g", ".1f"…), with a decimal comma: « 0,25 »."""
+    return f"{x:{spec}}".replace(".", ",")
+
+
 def number(x: float, digits: int = 2) -> str:
     """`x` rounded to `digits` decimals, without trailing zeros, with a decimal comma: « 11,67 », « 3 »."""
     return f"{round(float(x), digits):g}".replace(".", ",")

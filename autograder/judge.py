@@ -130,6 +130,12 @@ def _diagnose(spec, unit: Unit, case: Case, got: Any, expected: tuple, own: Any)
     return Remark(text=f"`{{output}}` incorrect{{case}} : {how}.", output=unit.name, case=case.label, values=values)
 
 
+def _rebound(spec: Compared, steps: list[Call]) -> Remark | None:
+    """What a sequence whose `in_place` state was replaced instead of changed is told first."""
+    names = " et ".join(f"`{k}`" for k in dict.fromkeys(k for step in steps for k in step.rebound))
+    return Remark(text=spec.rebound_message.replace("{state}", names), case=steps[0].case.label) if names else None
+
+
 def error_remark(spec: Spec, call: Call) -> Remark:
     if call.error.startswith("NotImplementedError"):
         return plain("la fonction n'est pas encore écrite (elle lève NotImplementedError).")
@@ -166,7 +172,7 @@ def score_outputs(spec: Compared, obs: Observation) -> Scored:
                                                              spec.tolerance, o):
                 correct[unit] = case_right = False
                 if whole is ...:
-                    whole = _whole_mistake(spec, case, got, expected)
+                    whole = _rebound(spec, steps) or _whole_mistake(spec, case, got, expected)
                 remark = whole or _diagnose(spec, unit, case, g, expected, own)
                 if remark not in remarks and not (scenario and len(remarks) >= MAX_SCENARIO_MESSAGES):
                     remarks.append(remark)

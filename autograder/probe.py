@@ -34,7 +34,7 @@ from typing import Any, Callable
 
 import torch
 from torch.overrides import TorchFunctionMode
-from torch.utils._pytree import tree_leaves
+from torch.utils._pytree import tree_flatten, tree_leaves, tree_map
 
 from autograder.codec import decode_inputs, encode
 
@@ -263,18 +263,34 @@ def observe_function(request: dict[str, Any], namespace: dict[str, Any]) -> dict
     return facts
 
 
+def _same_objects(a: Any, b: Any) -> bool:
+    """`a` and `b` hold the very same objects, in containers of the same structure."""
+    try:
+        (leaves_a, spec_a), (leaves_b, spec_b) = tree_flatten(a), tree_flatten(b)
+        return spec_a == spec_b and all(x is y for x, y in zip(leaves_a, leaves_b))
+    except Exception:  # noqa: BLE001 - whatever the student's code put there
+        return False
+
+
 def observe_sequence(request: dict[str, Any], namespace: dict[str, Any]) -> dict[str, Any]:
-    """Per case, the function called once per step on the same state objects; the state after each call."""
+    """Per case, the function called once per step on the same state objects; the state after each call.
+
+    State `in_place` is handed to each call in new containers holding the tensors the case began with
+    (the caller keeps its own references): what is reported is those tensors, and whether the function
+    put other objects in the containers (`rebound`)."""
     fn, facts = _function(request, namespace)
     if fn is None:
         return facts
+    in_place = request.get("in_place", [])
     with stand_ins(request.get("stand_ins", "")) as reference:
         isolated = isolate(fn, reference)
         for case in request["cases"]:
             state, steps = decode_inputs(case["state"]), []
             for step in case["steps"]:
-                fact = call_once(isolated, request["arguments"], {**state, **decode_inputs(step)})
+                given = {**state, **{k: tree_map(lambda v: v, state[k]) for k in in_place}}
+                fact = call_once(isolated, request["arguments"], {**given, **decode_inputs(step)})
                 fact["after"] = {k: encode(state[k]) for k in request["state"]}
+                fact["rebound"] = [k for k in in_place if not _same_objects(given[k], state[k])]
                 steps.append(fact)
                 if "error" in fact:
                     break

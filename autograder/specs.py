@@ -184,6 +184,12 @@ class SequenceSpec(_Called):
     A case's inputs are the initial state (names in `state`) and `steps`, a list of the
     other arguments for each call. `oracle(inputs)` gives, for each name in `compared`,
     the list of its expected values after each step.
+
+    A name in `in_place` is state whose tensors the function must change themselves, as an
+    optimiser changes a model's parameters: the caller keeps its own references to the
+    tensors the case began with and hands them to each call in a new container, and the
+    values compared are those tensors'. A container entry the function replaces by another
+    object is reported, and the verdict says so with `rebound_message` (`{state}`: the names).
     """
 
     name: str
@@ -197,6 +203,10 @@ class SequenceSpec(_Called):
     tolerance: Tolerance = field(default_factory=Tolerance)
     mistakes: tuple[Mistake, ...] = ()
     error_hints: tuple[tuple[str, str], ...] = ()
+    in_place: tuple[str, ...] = ()
+    rebound_message: str = ("les tenseurs de {state} sont remplacés par de nouveaux (`d[k] = …`) au lieu d'être "
+                            "modifiés en place : ceux que l'appelant a donnés, et qu'il garde, ne changent pas. "
+                            "Modifiez-les en place (`-=`, `+=`, `.sub_(…)`, `.mul_(…)`, `.add_(…)`).")
     kind = "sequence"
 
     @property
@@ -205,7 +215,7 @@ class SequenceSpec(_Called):
 
     def request(self, cases: Sequence[Case], *, stand_ins: str, exercises: Sequence[str]) -> dict[str, Any]:
         return {"function": self.name, "arguments": list(self.arguments), "stand_ins": stand_ins,
-                "state": list(self.state),
+                "state": list(self.state), "in_place": list(self.in_place),
                 "cases": [{"state": codec.encode_inputs({k: c.inputs[k] for k in self.state}),
                            "steps": [codec.encode_inputs(step) for step in c.inputs["steps"]]} for c in cases]}
 

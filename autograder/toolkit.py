@@ -8,13 +8,15 @@ refuses a library call doing an exercise's own work.
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
 
 from autograder.codec import Seed
+from autograder.french import formatted
 from autograder.specs import Case, Forbidden, Inputs, Mistake, Policy
+from autograder.verdict import Remark
 
 
 # ------------------------------------------------------------------ inputs and oracles
@@ -35,25 +37,38 @@ def seed(gen: torch.Generator) -> Seed:
     return Seed(int(torch.randint(0, 2 ** 62, (), generator=gen)))
 
 
+def seeded(rows: list[tuple], *names: str) -> Callable[[torch.Generator], list[Case]]:
+    """A statistical spec's `cases`: one per row `(label, *values)`, the values named `names`, and a `generator`
+    seeded from the grader's generator."""
+    def cases(gen: torch.Generator) -> list[Case]:
+        return [Case(label=label, inputs={**dict(zip(names, values)), "generator": seed(gen)}) for label, *values in rows]
+    return cases
+
+
 def two_sided(z: float) -> float:
     """The probability that a normal statistic falls more than `z` standard deviations from its mean."""
     return math.erfc(z / math.sqrt(2))
 
 
-def optimiser_trajectory(make: Callable[[list[torch.Tensor]], torch.optim.Optimizer], params: dict[str, torch.Tensor],
-                         steps: list[dict]) -> list[dict[str, torch.Tensor]]:
-    """The parameters after each step of the torch optimiser `make(parameters)` (the oracle of an optimiser
-    exercise), each step's `grads` given and, when the step has one, its learning rate `lr` set."""
-    leaves = {k: v.detach().clone().requires_grad_(True) for k, v in params.items()}
-    optimiser = make(list(leaves.values()))
+def with_kinks(x: torch.Tensor, every: int = 3) -> torch.Tensor:
+    """`x` with one element in `every` set to 0, where ReLU is not differentiable (autograd gives 0 there)."""
+    x.view(-1)[::every] = 0.0
+    return x
+
+
+def update_trajectory(params: dict[str, torch.Tensor], steps: list[dict],
+                      update: Callable[..., tuple[torch.Tensor, torch.Tensor]]) -> list[dict[str, torch.Tensor]]:
+    """The parameters after each step of a hand-written update of each one, `update(p, v, g, **others) -> (p, v)`
+    with its buffer `v` starting at zeros, `g` its gradient and `others` the step's other arguments (`lr`…):
+    an optimiser exercise's common mistakes, as trajectories of the parameters."""
+    params = {k: v.clone() for k, v in params.items()}
+    buffers = {k: torch.zeros_like(v) for k, v in params.items()}
     trajectory = []
     for step in steps:
-        for k, leaf in leaves.items():
-            leaf.grad = step["grads"][k].clone()
-        if "lr" in step:
-            optimiser.param_groups[0]["lr"] = step["lr"]
-        optimiser.step()
-        trajectory.append({k: v.detach().clone() for k, v in leaves.items()})
+        others = {k: v for k, v in step.items() if k != "grads"}
+        for k in params:
+            params[k], buffers[k] = update(params[k], buffers[k], step["grads"][k], **others)
+        trajectory.append({k: v.clone() for k, v in params.items()})
     return trajectory
 
 
@@ -101,6 +116,31 @@ SIZES_DIFFER = ("must match the size", "formes incompatibles : comparez les form
 ONE_HOT_WIDTH = ("must match the size", "formes incompatibles : si vous formez le one-hot avec F.one_hot(y), donnez-lui "
                                         "le nombre de classes, F.one_hot(y, s.shape[1]) ; sans lui, il n'a que max(y) + 1 "
                                         "colonnes quand la dernière classe manque au lot.")
+COMMON_HINTS = (SIZES_DIFFER, UNDEFINED_NAME)
+SHAPE_HINT = ("shapes cannot be multiplied", "produit matriciel impossible : w a la forme (nbOut, nbIn) et l'entrée de "
+                                             "la couche (batch, nbIn) — vérifiez les transpositions.")
+# the gradient of a mean over the batch, with respect to the logits of a softmax
+NOT_DIVIDED_BY_N = "le gradient n'est pas divisé par la taille du lot N : la perte est une moyenne."
+OVERFLOW = ("débordement sur de grands logits (exp(1000) = inf) : soustrayez d'abord le maximum de chaque ligne, "
+            "log_softmax(s) = (s − m) − log Σ exp(s − m).")
+CLASS_INDICES = ("index", "y contient des indices de classe (int64) : il faut l'élément [n, y[n]] de chaque ligne n, "
+                          "par exemple avec gather, s[torch.arange(N), y] ou F.one_hot(y, C).")
+# softmax and the losses built on it, as torch ops: a call to any of them does a softmax exercise's work
+SOFTMAX_OPS = {"softmax": "torch.softmax", "_softmax": "torch._softmax", "special_softmax": "torch.special.softmax",
+               "softmin": "F.softmin", "log_softmax": "torch.log_softmax", "_log_softmax": "torch._log_softmax",
+               "special_log_softmax": "torch.special.log_softmax", "cross_entropy": "F.cross_entropy",
+               "cross_entropy_loss": "torch's cross_entropy_loss", "nll_loss": "F.nll_loss",
+               "nll_loss_nd": "F.nll_loss", "nll_loss2d": "F.nll_loss"}
+
+
+def layer_gradients(weight: int | str, bias: int | str, *, dl_w: Callable[[tuple], torch.Tensor],
+                    dl_b: Callable[[tuple], torch.Tensor], batch: Callable[[Inputs], int]) -> tuple[Mistake, ...]:
+    """A linear layer's gradients (outputs `weight` and `bias`, expected `dl_w(expected)` and `dl_b(expected)`)
+    as they go wrong: the weight's transposed, the bias's averaged over the batch of size `batch(inputs)`."""
+    return (Mistake(output=weight, message="`{output}` est transposé : le gradient d'un poids a sa forme, soit "
+                                           "dl_s.T @ (entrée de la couche).", predict=lambda a, e: dl_w(e).T),
+            Mistake(output=bias, message="`{output}` : sommez dl_s sur le lot (dim=0), ne faites pas la moyenne.",
+                    predict=lambda a, e: dl_b(e) / batch(a)))
 
 
 def return_order(names: tuple[str, ...]) -> tuple[Mistake, ...]:
@@ -128,3 +168,50 @@ def forbidden(what: str, instead: str, *patterns: str, work: str = "l'exercice")
     with what to write `instead`."""
     message = f"{what} fait le travail de {work} : il est interdit ici, {instead}. Aucun point n'est attribué."
     return tuple(Forbidden(pattern=pattern, message=message) for pattern in patterns)
+
+
+def forbidden_ops(ops: dict[str, str], instead: str) -> tuple[Forbidden, ...]:
+    """Each torch op of `ops` (name: the call students write) refused with a message naming that call."""
+    return tuple(rule for op, call in ops.items() for rule in forbidden(f"`{call}`", instead, f"op:{op}"))
+
+
+# ------------------------------------------------------------------ statistics
+
+
+Z_MOMENTS, Z_KURTOSIS = 6.0, 7.0  # `normal_draw`'s thresholds, in standard deviations of each statistic
+
+
+def normal_false_rejection(z_moments: float = Z_MOMENTS, z_kurtosis: float = Z_KURTOSIS) -> float:
+    """The probability that `normal_draw` rejects one sample of the right normal law."""
+    return 2 * two_sided(z_moments) + two_sided(z_kurtosis)
+
+
+def normal_draw(w: Any, shape: tuple[int, ...], variance: float, *, shape_name: str, variance_name: str,
+                known: tuple[tuple[float, str], ...] = (), z_moments: float = Z_MOMENTS, z_kurtosis: float = Z_KURTOSIS,
+                advice: str = "tirez-les avec torch.randn(…, generator=generator)") -> list:
+    """The problems of `w` as a sample of N(0, `variance`) of the given shape (French, empty when none): mean and
+    variance within `z_moments` standard deviations of each statistic, excess kurtosis within `z_kurtosis`
+    (normal approximations); a variance equal to one of `known` (variance, message) gets that message."""
+    if type(w) is not torch.Tensor or not w.is_floating_point():
+        return [f"la fonction doit renvoyer un tenseur de flottants, pas {type(w).__name__}."]
+    if tuple(w.shape) != tuple(shape):
+        return [f"forme attendue {shape_name} = {tuple(shape)}, obtenue {tuple(w.shape)}."]
+    w = w.to(torch.float64).flatten()
+    n, mean, var = w.numel(), w.mean().item(), w.var().item()
+    if not math.isfinite(var):
+        return ["les valeurs tirées contiennent des NaN ou des infinis."]
+    if abs(mean) > z_moments * math.sqrt(variance / n):
+        return [Remark(text="les valeurs tirées doivent être centrées : moyenne {moyenne} au lieu de 0.",
+                       values={"moyenne": formatted(mean, ".3g")})]
+
+    def near(target: float) -> bool:
+        return abs(var / target - 1) <= z_moments * math.sqrt(2 / (n - 1))
+    if not near(variance):
+        return [next((message for target, message in known if near(target)), None)
+                or Remark(text=f"variance des valeurs tirées {{variance}} au lieu de {variance_name} = {{attendue}}.",
+                          values={"variance": formatted(var, ".3g"), "attendue": formatted(variance, ".3g")})]
+    kurtosis = (((w - mean) ** 4).mean() / ((w - mean) ** 2).mean() ** 2).item() - 3
+    if abs(kurtosis) > z_kurtosis * math.sqrt(24 / n):
+        return [f"les valeurs tirées ont la bonne variance mais ne suivent pas une loi normale (loi uniforme ?) : "
+                f"{advice}."]
+    return []

@@ -67,12 +67,14 @@ class DigitsTraining:
     recomputes the test accuracy; `testAccuracy` is the one the notebook reports. French texts:
     `unfinished` names the missing variables where it says `{manquantes}`; `malformed` replaces the
     verdict when the parameters are not plain tensors; `too_low` and `fractions` as in `AccuracyGrade`.
+    Without them, `too_low` and `unfinished` say that the training runs on `uses` (« vos fonctions (…) »).
     """
 
     logits: Callable[[dict[str, torch.Tensor], torch.Tensor], torch.Tensor]
-    too_low: str
-    unfinished: str
-    malformed: str
+    uses: str = "vos fonctions"
+    too_low: str = ""
+    unfinished: str = ""
+    malformed: str = ""
     fractions: str = "testAccuracy doit être une fraction entre 0 et 1 (pas un pourcentage)."
     keys: tuple[str, ...] = ("w1", "b1", "w2", "b2")
     params: str | None = "params"
@@ -80,6 +82,20 @@ class DigitsTraining:
     points: float = 3
     full_marks: float = 0.95
     chance: float = 0.5
+
+    def __post_init__(self):
+        keys = ", ".join(f'"{k}"' for k in self.keys)
+        defaults = {
+            "too_low": f"l'exactitude est trop basse : l'entraînement utilise {self.uses} — vérifiez-les d'abord "
+                       "avec leurs tests.",
+            "unfinished": f"{{manquantes}} n'existe(nt) pas : l'entraînement n'est pas allé au bout. Il utilise "
+                          f"{self.uses} : si l'une d'elles lève une erreur, corrigez-la d'abord (voir son test), "
+                          "puis exécutez toutes les cellules.",
+            "malformed": (f"{self.params} doit rester un dict {{{keys}}} de torch.Tensor ordinaires." if self.params
+                          else f"{', '.join(self.keys)} doivent rester des torch.Tensor ordinaires.")}
+        for name, text in defaults.items():
+            if not getattr(self, name):
+                object.__setattr__(self, name, text)
 
     @property
     def variables(self) -> tuple[str, ...]:

@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 
 from autograder.assignment import Assignment
-from autograder.toolkit import F32, F64, SIZES_DIFFER, UNDEFINED_NAME, by_hand, gradients, randn, return_order, table
+from autograder.toolkit import (F32, F64, SHAPE_HINT, SIZES_DIFFER, UNDEFINED_NAME, by_hand, gradients, layer_gradients,
+                                randn, return_order, table)
 from autograder.training import DigitsTraining
 from autograder.specs import Case, FunctionSpec, Mistake
 
@@ -115,8 +116,6 @@ def _backward_pass_variant(a, dl_x2, activation_at):
 # ------------------------------------------------------------------ common mistakes
 
 
-SHAPE_HINT = ("shapes cannot be multiplied",
-              "produit matriciel impossible : w a la forme (nbOut, nbIn) et xIn (batch, nbIn) — vérifiez les transpositions.")
 BROADCAST_HINTS = (
     SIZES_DIFFER, ("doesn't match the broadcast shape", "un gradient n'a pas la forme du paramètre auquel vous l'ajoutez."),
     UNDEFINED_NAME,
@@ -217,10 +216,8 @@ BACKWARD_STEP = FunctionSpec(
     policy=POLICY,
     oracle=_backward_step_oracle,
     mistakes=(
-        Mistake(output=0, message="gradient de w transposé : dl_w doit avoir la forme de w (nbOut, nbIn), soit dl_s.T @ xIn.",
-                predict=lambda a, e: e[0].T),
+        *layer_gradients(0, 1, dl_w=lambda e: e[0], dl_b=lambda e: e[1], batch=lambda a: a["xIn"].shape[0]),
         Mistake(output=0, message="dl_w : sommez sur le lot, ne divisez pas par la taille du lot.", predict=lambda a, e: e[0] / a["xIn"].shape[0]),
-        Mistake(output=1, message="dl_b : sommez sur le lot (dim=0), ne faites pas la moyenne.", predict=lambda a, e: e[1] / a["xIn"].shape[0]),
         Mistake(output=1, message="dl_b doit être sommé sur la dimension du lot : forme (nbOut,).",
                 predict=lambda a, e: (1 - torch.tanh(a["s"]) ** 2) * a["dl_xOut"]),
         Mistake(output=None, message="σ' s'applique à s, l'entrée de l'activation, pas à sa sortie σ(s).",

@@ -219,6 +219,26 @@ def test_a_sequence_keeps_its_state_between_calls_and_names_the_call_that_went_w
     assert reset.points == 0 and "après l'appel 2" in reset.report()
 
 
+def test_state_in_place_is_judged_on_the_callers_own_tensors_and_a_replaced_entry_is_named():
+    from dataclasses import replace
+    spec = replace(COUNTER, in_place=("state",))
+    assert check(spec, define("def step(state, increment):\n    state['total'] += increment")).passed
+    assert check(spec, define("def step(state, increment):\n    state['total'].copy_(state['total'] + increment)")).passed
+    # the caller's dict gets the right values, its tensors none: passed without in_place, refused with it
+    rebound = "def step(state, increment):\n    state['total'] = state['total'] + increment"
+    assert check(COUNTER, define(rebound)).passed
+    result = check(spec, define(rebound))
+    assert result.points == 0 and result.messages == [
+        "les tenseurs de `state` sont remplacés par de nouveaux (`d[k] = …`) au lieu d'être modifiés en place : ceux "
+        "que l'appelant a donnés, et qu'il garde, ne changent pas. Modifiez-les en place (`-=`, `+=`, `.sub_(…)`, "
+        "`.mul_(…)`, `.add_(…)`)."]
+    # its own tensors changed as they should: another object left in the dict besides is no mistake
+    assert check(spec, define("def step(state, increment):\n    state['total'] += increment\n"
+                              "    state['total'] = state['total'].clone()")).passed
+    unchanged = check(spec, define("def step(state, increment):\n    total = state['total'] + increment"))
+    assert unchanged.points == 0 and "remplacés" not in unchanged.report()
+
+
 GAUSS = StatisticalSpec(
     name="draw", points=1, arguments=("n", "generator"), false_rejection=2e-9,
     cases=lambda g: [Case(label="n = 4000", inputs={"n": 4000, "generator": Seed(int(torch.randint(0, 2 ** 62, (),

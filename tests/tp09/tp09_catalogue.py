@@ -82,7 +82,7 @@ WRONG = [
                      "    s2, x2 = forward_step(x1, w1, b1)\n    return s1, x1, s2, x2", "produit impossible"),
     # ---- backward_step
     ("backward_step", "def backward_step(xIn, w, s, dl_xOut):\n    dl_s = dsigma(s) * dl_xOut\n"
-                      "    return xIn.T @ dl_s, dl_s.sum(0), dl_s @ w", "gradient de w transposé"),
+                      "    return xIn.T @ dl_s, dl_s.sum(0), dl_s @ w", "`dl_w` est transposé"),
     ("backward_step", "def backward_step(xIn, w, s, dl_xOut):\n    dl_s = dsigma(s) * dl_xOut\n"
                       "    return dl_s.T @ xIn, dl_s.mean(0), dl_s @ w", "ne faites pas la moyenne"),
     ("backward_step", "def backward_step(xIn, w, s, dl_xOut):\n    dl_s = dsigma(s) * dl_xOut\n"
