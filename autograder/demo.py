@@ -40,14 +40,15 @@ def nbgrader(course: Path, *args: str) -> int:
                           env=environment()).returncode
 
 
-def prepare_course(course: Path, *assignments: str) -> None:
-    """A fresh course directory holding the repository's configuration and these TPs' source folders."""
+def prepare_course(course: Path, *assignments: str, root: Path = REPO) -> None:
+    """A fresh course directory holding the configuration and these TPs' source folders of `root` (the
+    repository, or another course root)."""
     if course.exists():
         shutil.rmtree(course)
     (course / "source").mkdir(parents=True)
     for assignment in assignments:
-        shutil.copytree(REPO / "source" / assignment, course / "source" / assignment)
-    shutil.copy(REPO / "nbgrader_config.py", course / "nbgrader_config.py")
+        shutil.copytree(root / "source" / assignment, course / "source" / assignment)
+    shutil.copy(root / "nbgrader_config.py", course / "nbgrader_config.py")
 
 
 def forget_grading(course: Path) -> None:

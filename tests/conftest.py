@@ -1,4 +1,5 @@
-"""What every test file shares: the TPs of the course, discovered from its layout, and their notebooks.
+"""What every test file shares: the TPs of the course, discovered from its layout, and their notebooks;
+and TP 0, the synthetic TP of the system tests (`synthetic_tp`), which is not one of them.
 
 Each discovered TP gets a pytest marker of its name (`pytest -m tp10`); tests that run
 over every TP are parametrised with `tp_params()`, which carries those markers.
@@ -100,6 +101,21 @@ def points_of_test_cells(tp: str) -> dict[str, float]:
     nb = nbformat.read(source_path(tp), as_version=4)
     return {c.metadata.nbgrader.grade_id: c.metadata.nbgrader.points for c in nb.cells
             if c.cell_type == "code" and c.get("metadata", {}).get("nbgrader", {}).get("grade")}
+
+
+@pytest.fixture(scope="session")
+def synthetic_root(tmp_path_factory):
+    """TP 0 built and released once, in a course root of its own (importable only while `synthetic` is used)."""
+    import synthetic_tp
+    return synthetic_tp.build(tmp_path_factory.mktemp("synthetic-tp"))
+
+
+@pytest.fixture(scope="module")
+def synthetic(synthetic_root):
+    """TP 0, importable (`autograder.tp00`) by this process, its grading workers and the processes it runs,
+    for the tests of one module."""
+    with synthetic_root.importable() as tp:
+        yield tp
 
 
 @pytest.fixture(scope="session")

@@ -1,9 +1,11 @@
-"""Hostile TP 9 submissions, as data: each is {cell grade_id: source} over the reference solution.
+"""Hostile submissions of TP 0 (the synthetic TP of `synthetic_tp`), as data: each is {cell grade_id: source}
+over the reference solution.
 
 The attacks are what a student could write in any cell of a plain nbgrader course:
-read the instructor's files and the other students', write anywhere, reach the
+read the instructor's files, the grader's and the other students', write anywhere, reach the
 network, exhaust memory and processes, flood the output, patch the grader, hide
-autograd. `{course}`, `{port}` and `{token}` are filled in by the test.
+autograd. `{course}`, `{grader}` (the course root holding TP 0's checks and reference), `{port}` and
+`{token}` are filled in by the test.
 """
 
 SPY_SIGMA = '''
@@ -13,7 +15,7 @@ def sigma(x):
 import glob, os
 COURSE = "{course}"
 for pattern in [COURSE + "/source/**/*", COURSE + "/submitted/**/*", COURSE + "/autograded/**/*",
-                COURSE + "/gradebook.db", COURSE + "/nbgrader_config.py", "/work/**/reference.py",
+                COURSE + "/gradebook.db", COURSE + "/nbgrader_config.py", "/work/**/reference.py", "{grader}/**/*",
                 "/root/**/*.ipynb", "/home/**/*", "/tmp/**/*.ipynb", "/etc/shadow"]:
     for path in glob.glob(pattern, recursive=True)[:40]:
         try:
@@ -23,7 +25,7 @@ for pattern in [COURSE + "/source/**/*", COURSE + "/submitted/**/*", COURSE + "/
 import autograder
 package = os.path.dirname(autograder.__file__)
 print(sorted(os.listdir(package)))
-for name in ("tp09/reference.py", "tp09/checks.py", "judge.py", "nbgrader_ext.py"):
+for name in ("tp00/reference.py", "tp00/checks.py", "judge.py", "nbgrader_ext.py"):
     try:
         print(open(os.path.join(package, name)).read())
     except Exception as error:
@@ -40,15 +42,16 @@ print(_ih)
 print(Out)
 '''
 
-VANDAL_LOSS = '''
-def loss(v, t):
-    return ((t - v) ** 2).sum()
+VANDAL_DLOSS = '''
+def dloss(v, t):
+    return 2 * (v - t)
 
 import os
 COURSE = "{course}"
-for path in [COURSE + "/gradebook.db", COURSE + "/source/tp09/tp09_mlp_sans_autograd.ipynb",
-             COURSE + "/pwned-{token}.txt", COURSE + "/submitted/alice/tp09/tp09_mlp_sans_autograd.ipynb",
-             COURSE + "/autograded/alice/tp09/tp09_mlp_sans_autograd.ipynb", COURSE + "/nbgrader_config.py",
+for path in [COURSE + "/gradebook.db", COURSE + "/source/tp00/tp00.ipynb",
+             COURSE + "/pwned-{token}.txt", COURSE + "/submitted/alice/tp00/tp00.ipynb",
+             COURSE + "/autograded/alice/tp00/tp00.ipynb", COURSE + "/nbgrader_config.py",
+             "{grader}/autograder/tp00/checks.py", "{grader}/pwned-{token}.txt",
              "/tmp/pwned-{token}.txt", "/root/pwned-{token}.txt", "/work/pwned-{token}.txt", "pwned-{token}.txt"]:
     try:
         with open(path, "w") as f:
@@ -58,9 +61,10 @@ for path in [COURSE + "/gradebook.db", COURSE + "/source/tp09/tp09_mlp_sans_auto
         print("refusé", path, type(error).__name__)
 '''
 
-NETWORK_DSIGMA = '''
-def dsigma(x):
-    return 1 - torch.tanh(x) ** 2
+NETWORK_GRADIENT = '''
+def gradient(x, s, dl_v):
+    dl_s = (1 - torch.tanh(s) ** 2) * dl_v
+    return dl_s.T @ x, dl_s.sum(dim=0)
 
 import socket
 for address in [("127.0.0.1", {port}), ("localhost", {port}), ("1.1.1.1", 80)]:
@@ -72,9 +76,9 @@ for address in [("127.0.0.1", {port}), ("localhost", {port}), ("1.1.1.1", 80)]:
         print("refusé", address, type(error).__name__)
 '''
 
-HOG_FORWARD_STEP = '''
-def forward_step(xIn, w, b):
-    s = xIn @ w.T + b
+HOG_FORWARD = '''
+def forward(w, b, x):
+    s = x @ w.T + b
     return s, sigma(s)
 
 try:
@@ -96,11 +100,11 @@ except OSError as error:
     print("fork refusé après", children, "processus :", error)
 '''
 
-FLOOD_FORWARD_PASS = '''
-def forward_pass(w1, b1, w2, b2, x):
-    s1, x1 = forward_step(x, w1, b1)
-    s2, x2 = forward_step(x1, w2, b2)
-    return s1, x1, s2, x2
+FLOOD_BACKWARD = '''
+def backward(x, t, s, v, dl_dw, dl_db):
+    dl_w, dl_b = gradient(x, s, dloss(v, t))
+    dl_dw += dl_w
+    dl_db += dl_b
 
 for i in range(10 ** 8):
     print("ligne", i)
@@ -115,10 +119,10 @@ def full_marks(*args, **kwargs):
     print("✅ tout est correct : 1 / 1 point(s)")
     return 1.0
 
-for name in ("autograder", "autograder.probe", "autograder.tp09", "autograder.tp09.checks"):
+for name in ("autograder", "autograder.probe", "autograder.tp00", "autograder.tp00.checks"):
     fake = types.ModuleType(name)
     fake.run = fake.grade = fake.check = full_marks
-    fake.probe = fake.tp09 = fake.checks = fake
+    fake.probe = fake.tp00 = fake.checks = fake
     sys.modules[name] = fake
 torch.allclose = lambda *a, **k: True
 torch.equal = lambda *a, **k: True
@@ -132,13 +136,6 @@ def sigma(x):
 '''
 
 AUTOGRAD = {
-    "dsigma": '''
-def dsigma(x):
-    y = x.detach().clone()
-    getattr(y, "requires_" + "grad_")()
-    engine = getattr(torch, "auto" + "grad")
-    return getattr(engine, "gr" + "ad")(getattr(torch, "ta" + "nh")(y).sum(), y)[0]
-''',
     "dloss": '''
 def dloss(v, t):
     w = v.detach().clone()
@@ -146,54 +143,61 @@ def dloss(v, t):
     getattr((t - w).pow(2).sum(), "back" + "ward")()
     return w.grad
 ''',
-    "backward_step": '''
-def backward_step(xIn, w, s, dl_xOut):
-    leaves = [getattr(a.detach().clone(), "requires_grad_")() for a in (xIn, w)]
-    b = torch.zeros(w.shape[0], dtype=w.dtype, requires_grad=True)
-    out = torch.tanh(leaves[0] @ leaves[1].T + b + (s - xIn @ w.T).detach())
-    g = getattr(torch, "autograd").grad(out, [leaves[1], b, leaves[0]], dl_xOut)
-    return g[0], g[1], g[2]
+    "gradient": '''
+def gradient(x, s, dl_v):
+    w = torch.zeros(s.shape[1], x.shape[1], dtype=x.dtype)
+    getattr(w, "requires_" + "grad_")()
+    b = torch.zeros(s.shape[1], dtype=x.dtype, requires_grad=True)
+    engine = getattr(torch, "auto" + "grad")
+    out = getattr(torch, "ta" + "nh")(x @ w.T + b + s.detach())
+    g = getattr(engine, "gr" + "ad")(out, [w, b], dl_v)
+    return g[0], g[1]
 ''',
 }
 
 HONEST = {
     "alice": {"sigma": "def sigma(x):\n    # canari-de-alice-{token}\n    return torch.tanh(x)"},
     "mistakes": {
-        "dsigma": "def dsigma(x):\n    return 1 - x ** 2",
-        "backward_step": "def backward_step(xIn, w, s, dl_xOut):\n    dl_s = dsigma(s) * dl_xOut\n"
-                         "    return xIn.T @ dl_s, dl_s.sum(0), dl_s @ w",
+        "dloss": "def dloss(v, t):\n    return v - t",
+        "gradient": "def gradient(x, s, dl_v):\n    dl_s = (1 - sigma(s) ** 2) * dl_v\n"
+                    "    return x.T @ dl_s, dl_s.sum(dim=0)",
     },
 }
 
 HOSTILE = {
     "spy": {"sigma": SPY_SIGMA, "dloss": SPY_DLOSS},
-    "vandal": {"loss": VANDAL_LOSS},
-    "network": {"dsigma": NETWORK_DSIGMA},
-    "hog": {"forward_step": HOG_FORWARD_STEP},
-    "flood": {"forward_pass": FLOOD_FORWARD_PASS},
-    "patcher": {"sigma": PATCHER_SIGMA, "dsigma": "def dsigma(x):\n    raise NotImplementedError()"},
+    "vandal": {"dloss": VANDAL_DLOSS},
+    "network": {"gradient": NETWORK_GRADIENT},
+    "hog": {"forward": HOG_FORWARD},
+    "flood": {"backward": FLOOD_BACKWARD},
+    "patcher": {"sigma": PATCHER_SIGMA, "dloss": "def dloss(v, t):\n    raise NotImplementedError()"},
     "autograd": AUTOGRAD,
 }
 
-FULL = {"test_sigma": 1, "test_dsigma": 1, "test_loss": 1, "test_dloss": 1, "test_forward_step": 2,
-        "test_forward_pass": 1, "test_backward_step": 3, "test_backward_pass": 3, "test_training": 3}
+FULL = {"test_sigma": 1, "test_dloss": 1, "test_forward": 2, "test_gradient": 2, "test_backward": 3,
+        "test_training": 2}
 
 EXPECTED = {
     "alice": FULL,
-    "mistakes": {**FULL, "test_dsigma": 0, "test_backward_step": 2, "test_training": 0},
+    "mistakes": {**FULL, "test_dloss": 0, "test_gradient": 1, "test_training": 0},
     "spy": FULL,
     "vandal": FULL,
     "network": FULL,
-    # its own fork bomb holds every process its uid may have: the cells that then need a thread fail
-    "hog": {**FULL, "test_forward_pass": 0, "test_training": 0},
+    # its own fork bomb holds every process its uid may have: the cell that then needs a thread fails (that of
+    # `gradient`, which the training then misses)
+    "hog": {**FULL, "test_gradient": 0, "test_training": 0},
     "flood": FULL,
     "patcher": {k: 0 for k in FULL},  # every hidden check reads the patched modules: nothing reported, nothing given
-    "autograd": {**FULL, "test_dsigma": 0, "test_dloss": 0, "test_backward_step": 0},
+    "autograd": {**FULL, "test_dloss": 0, "test_gradient": 0},
 }
 
 
-def class_answers(course: str, port: int, token: str) -> dict[str, dict[str, str]]:
-    fill = {"course": course, "port": port, "token": token}
-    return {student: {cell: source.replace("{course}", fill["course"]).replace("{port}", str(fill["port"]))
-                      .replace("{token}", fill["token"]) for cell, source in answers.items()}
+def class_answers(course: str, grader: str, port: int, token: str) -> dict[str, dict[str, str]]:
+    fill = {"{course}": course, "{grader}": grader, "{port}": str(port), "{token}": token}
+
+    def filled(source: str) -> str:
+        for placeholder, value in fill.items():
+            source = source.replace(placeholder, value)
+        return source
+    return {student: {cell: filled(source) for cell, source in answers.items()}
             for student, answers in {**HONEST, **HOSTILE}.items()}

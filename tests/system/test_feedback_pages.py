@@ -1,8 +1,8 @@
 """The students' feedback pages (`autograder/feedback.py`, `autograder/templates/feedback/`).
 
-Three copies of TP 9's sample class, run as students run them, are graded for real by
-`autograder grade`: alice (the reference), chloe (σ' on the output, gradients rebound instead of
-accumulated) and emma (the untouched release). The pages must be in French, show the verdicts
+Three copies of the sample class of TP 0 (the synthetic TP of `tests/synthetic_tp`), run as students run them,
+are graded for real by `autograder grade`: alice (the reference), chloe (the sigmoid for tanh, gradients
+rebound instead of accumulated) and emma (the untouched release). The pages must be in French, show the verdicts
 as wrapping lines with their `code`, no `Out[n]` and no returned points, the student's own
 figures, and the written answers « en attente de correction » until an instructor grades them,
 with a total that says so. A Chromium screenshot of chloe's page goes to tests/artifacts/.
@@ -16,11 +16,13 @@ import pytest
 from nbgrader.api import Gradebook
 
 from autograder import cli
-from autograder.demo import hand_in, nbgrader, prepare_course, sample_class
+from autograder.demo import hand_in, nbgrader
 from autograder.grading import db_url
-from conftest import points_of_test_cells, run_browser
+from conftest import run_browser
+from synthetic_tp import TP
+from synthetic_tp.students import STUDENTS as SAMPLE_CLASS
 
-pytestmark = pytest.mark.slow  # machinery, on TP 9's notebook and sample class
+pytestmark = pytest.mark.slow  # machinery, on the synthetic TP 0 (tests/synthetic_tp)
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts"
 STUDENTS = ("alice", "chloe", "emma")
@@ -29,7 +31,7 @@ ENGLISH = ("Student's answer", "Test cell", "Grade cell", "Score:", "Comments", 
 
 
 def page_path(course: Path, student: str) -> Path:
-    return next((course / "feedback" / student / "tp09").glob("*.html"))
+    return next((course / "feedback" / student / TP).glob("*.html"))
 
 
 def read_pages(course: Path) -> dict[str, str]:
@@ -52,13 +54,11 @@ def text(html: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def course(tmp_path_factory):
+def course(synthetic, tmp_path_factory):
     """The three copies graded by `autograder grade` (which writes the feedback); their pages as written then."""
-    course = tmp_path_factory.mktemp("feedback") / "course"
-    prepare_course(course, "tp09")
-    assert nbgrader(course, "generate_assignment", "tp09", "--force") == 0
-    hand_in(course, "tp09", {s: sample_class("tp09")[s] for s in STUDENTS}, run=True)  # with their figures
-    assert cli.main(["grade", "tp09", "--jobs", "3", "--course", str(course)]) == 0
+    course = synthetic.released_course(tmp_path_factory.mktemp("feedback") / "course")
+    hand_in(course, TP, {s: SAMPLE_CLASS[s] for s in STUDENTS}, run=True)  # with their figures
+    assert cli.main(["grade", TP, "--jobs", "3", "--course", str(course)]) == 0
     return course, read_pages(course)
 
 
@@ -70,13 +70,13 @@ def test_pages_are_in_french_with_a_section_per_function(course):
             assert label not in page, f"{student}: English label {label!r}"
         assert "autograder.tp" not in page and "BEGIN HIDDEN TESTS" not in page and "BEGIN SOLUTION" not in page
     chloe = pages["chloe"]
-    check = section(chloe, "test_backward_pass")
-    assert "Vérification : backward_pass" in check and "Note : 0 / 3" in check
-    assert "Votre réponse : backward_pass" in chloe and "Vérification : sigma" in chloe
-    assert "Note : 1 / 1" in section(chloe, "test_sigma")
+    check = section(chloe, "test_backward")
+    assert "Vérification : backward" in check and "Note : 0 / 3" in check
+    assert "Votre réponse : backward" in chloe and "Vérification : sigma" in chloe
+    assert "Note : 1 / 1" in section(chloe, "test_dloss")
     # the summary lists every graded cell by name, with its score
     listed = text(summary(chloe))
-    assert "backward_pass — Note : 0 / 3" in listed and "dsigma — Note : 0 / 1" in listed
+    assert "backward — Note : 0 / 3" in listed and "sigma — Note : 0 / 1" in listed
 
 
 def test_no_prompts_and_no_points_returned_by_the_hidden_tests(course):
@@ -92,9 +92,9 @@ def test_no_prompts_and_no_points_returned_by_the_hidden_tests(course):
 def test_verdicts_wrap_and_show_code_in_backticks(course):
     _, pages = course
     chloe = pages["chloe"]
-    check = section(chloe, "test_backward_pass")
+    check = section(chloe, "test_backward")
     assert '<div class="verdict verdict-ko">' in check
-    assert "accumulez en place avec <code>dl_dw1 += …</code>" in check
+    assert "accumulez en place avec <code>dl_dw += …</code>" in check
     assert "`" not in text(check.split("check-code")[0])  # no raw backtick left in the verdict
     rules = {selector.strip(): body for selector, body in re.findall(r"([^{}]+)\{([^{}]*)\}", chloe)}
     wrapping = [s for s, body in rules.items() if "verdict-lines li" in s]
@@ -102,7 +102,7 @@ def test_verdicts_wrap_and_show_code_in_backticks(course):
     assert re.search(r"overflow-wrap:\s*anywhere", rules[wrapping[0]])
 
 
-def test_verdict_lines_fit_a_narrow_window_in_chromium(course, tmp_path):
+def test_verdict_lines_fit_a_narrow_window_in_chromium(synthetic, course, tmp_path):
     """Measured in the browser: no verdict is wider than its box, at 700 px."""
     _, pages = course
     probe = tmp_path / "probe.html"
@@ -117,15 +117,15 @@ def test_verdict_lines_fit_a_narrow_window_in_chromium(course, tmp_path):
     measure = re.search(r'id="measure">verdicts=(\d+) overflowing=(\d+) width=(\d+)<', dom)
     assert measure, dom[-2000:]
     verdicts, overflowing, width = map(int, measure.groups())
-    assert verdicts == len(points_of_test_cells("tp09")) and overflowing == 0 and width <= 700
+    assert verdicts == len(synthetic.points()) and overflowing == 0 and width <= 700
 
 
 def test_the_student_sees_their_own_figures(course):
     course_dir, pages = course
     for student in ("alice", "chloe"):
-        notebook = nbformat.read(next((course_dir / "autograded" / student / "tp09").glob("*.ipynb")), as_version=4)
+        notebook = nbformat.read(next((course_dir / "autograded" / student / TP).glob("*.ipynb")), as_version=4)
         figure_cells = [c for c in notebook.cells if c.cell_type == "code" and "plt.show()" in c.source]
-        assert len(figure_cells) >= 4
+        assert len(figure_cells) == 2
         for cell in figure_cells:  # those of the copy as handed in (tests/machinery/test_figures.py)
             assert any("image/png" in o.get("data", {}) for o in cell.outputs), cell.source[:80]
         images = sum(1 for c in notebook.cells if c.cell_type == "code"
@@ -138,44 +138,45 @@ def test_the_student_sees_their_own_figures(course):
 def test_written_answers_wait_for_an_instructor_and_the_total_says_so(course):
     course_dir, pages = course
     chloe = pages["chloe"]
-    for grade_id, points in (("question_plateau", "2 points"), ("question_zeta", "1 point")):
+    for grade_id, points in (("question_pas", "2 points"), ("question_cibles", "1 point")):
         answer = section(chloe, grade_id)
         assert f"en attente de correction ({points})" in answer and "Note :" not in answer
         assert "Votre réponse écrite" in answer
     top = text(summary(chloe))
-    assert "Note provisoire : 9 / 16 points automatiques ; 3 points de questions en attente de correction" in top
-    assert "sur 19" in top
-    assert "Note provisoire : 16 / 16 points automatiques" in text(summary(pages["alice"]))
+    assert "Note provisoire : 5 / 11 points automatiques ; 3 points de questions en attente de correction" in top
+    assert "Question 1 — en attente" in top and "Question 2 — en attente" in top and "question_" not in top
+    assert "sur 14" in top
+    assert "Note provisoire : 11 / 11 points automatiques" in text(summary(pages["alice"]))
     # an untouched answer is scored 0 by nbgrader itself: nothing waits, the total is final
     emma = pages["emma"]
-    assert "en attente" not in emma and "Note : 0 / 19" in text(summary(emma))
+    assert "en attente" not in emma and "Note : 0 / 14" in text(summary(emma))
     # nbgrader's automatic comment, in French, and not signed by the instructor
-    assert "Remarque : Pas de réponse." in text(section(emma, "question_zeta"))
+    assert "Remarque : Pas de réponse." in text(section(emma, "question_cibles"))
     assert "Commentaire du correcteur" not in emma and "No response" not in emma
 
     # the instructor grades one answer (formgrader writes the same fields), then the other
     def grade(grade_id, score, comment=None):
         with Gradebook(db_url(course_dir)) as gb:
-            found = gb.find_grade(grade_id, page_path(course_dir, "chloe").stem, "tp09", "chloe")
+            found = gb.find_grade(grade_id, page_path(course_dir, "chloe").stem, TP, "chloe")
             found.manual_score = score
             found.needs_manual_grade = False
             if comment:
-                gb.find_comment(grade_id, page_path(course_dir, "chloe").stem, "tp09", "chloe").manual_comment = comment
+                gb.find_comment(grade_id, page_path(course_dir, "chloe").stem, TP, "chloe").manual_comment = comment
             gb.db.commit()
-        assert nbgrader(course_dir, "generate_feedback", "tp09", "--student", "chloe", "--force") == 0
+        assert nbgrader(course_dir, "generate_feedback", TP, "--student", "chloe", "--force") == 0
         return page_path(course_dir, "chloe").read_text(encoding="utf-8")
 
-    page = grade("question_zeta", 0.5, "Oui, mais dites pourquoi cela compte pour le gradient.")
-    zeta = section(page, "question_zeta")
-    assert "Note : 0.5 / 1" in zeta and "en attente" not in zeta
-    assert "Commentaire du correcteur" in zeta and "pourquoi cela compte" in zeta
-    assert "en attente de correction (2 points)" in section(page, "question_plateau")
+    page = grade("question_cibles", 0.5, "Oui, mais dites pourquoi cela compte pour le gradient.")
+    cibles = section(page, "question_cibles")
+    assert "Note : 0,5 / 1" in cibles and "en attente" not in cibles
+    assert "Commentaire du correcteur" in cibles and "pourquoi cela compte" in cibles
+    assert "en attente de correction (2 points)" in section(page, "question_pas")
     top = text(summary(page))
-    assert "Note provisoire : 9.5 / 17 points corrigés ; 2 points de questions en attente de correction" in top
+    assert "Note provisoire : 5,5 / 12 points corrigés ; 2 points de questions en attente de correction" in top
 
-    page = grade("question_plateau", 2)
+    page = grade("question_pas", 2)
     assert "en attente" not in page and "provisoire" not in page
-    assert "Note : 11.5 / 19" in text(summary(page))
+    assert "Note : 7,5 / 14" in text(summary(page))
 
 
 def test_screenshot_of_a_feedback_page(course, tmp_path):
@@ -186,7 +187,7 @@ def test_screenshot_of_a_feedback_page(course, tmp_path):
     page = tmp_path / "chloe.html"
     page.write_text(pages["chloe"], encoding="utf-8")
     ARTIFACTS.mkdir(exist_ok=True)
-    shot = ARTIFACTS / "feedback-chloe-tp09.png"
+    shot = ARTIFACTS / f"feedback-chloe-{TP}.png"
     shot.unlink(missing_ok=True)
     run_browser(["--window-size=1280,4000", f"--screenshot={shot}", page.as_uri()], tmp_path)
     assert shot.exists(), f"Chromium wrote no screenshot to {shot}"

@@ -20,37 +20,43 @@ import pytest
 from nbgrader.api import Gradebook
 
 from autograder import bubblewrap
-from autograder.demo import REPO, forget_grading, hand_in, nbgrader, prepare_course
+from autograder.demo import REPO, forget_grading, hand_in
 from autograder.grading import db_url
 from autograder.provisioner import PROVISIONER_NAME
 from autograder.release import environment
-from conftest import cell_scores, points_of_test_cells
+from conftest import cell_scores
+from synthetic_tp import TP
 
-pytestmark = pytest.mark.slow  # machinery, on TP 9's notebook and sample class
+pytestmark = pytest.mark.slow  # machinery, on the synthetic TP 0 (tests/synthetic_tp)
 
 
-def course_with_its_own_package(root: Path, probe_imports: str = "") -> Path:
-    """A course holding a copy of the repository's package, its probe importing `probe_imports` first, dynamically
-    (`__import__`: autograder/package.py, which gives a kernel what the probe's import statements name, misses it)."""
-    course = root / "course"
-    prepare_course(course, "tp09")
-    shutil.copytree(REPO / "autograder", course / "autograder", ignore=shutil.ignore_patterns("__pycache__"))
-    if probe_imports:
-        probe = course / "autograder" / "probe.py"
-        probe.write_text(probe.read_text().replace("\nimport ", f"\n__import__({probe_imports!r})\nimport ", 1))
-    assert nbgrader(course, "generate_assignment", "tp09", "--force") == 0
-    hand_in(course, "tp09", {"ref": {}})
+def handed_in(course: Path) -> Path:
+    """`course`, where TP 0 is generated, with the reference handed in."""
+    hand_in(course, TP, {"ref": {}})
     return course
 
 
+def course_with_its_own_package(synthetic, root: Path, probe_imports: str = "") -> Path:
+    """A course holding a copy of the repository's package with TP 0 in it, its probe importing `probe_imports` first,
+    dynamically (`__import__`: autograder/package.py, which gives a kernel what the probe's import statements name,
+    misses it)."""
+    course = synthetic.released_course(root / "course")
+    shutil.copytree(REPO / "autograder", course / "autograder", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(synthetic.package, course / "autograder" / TP, ignore=shutil.ignore_patterns("__pycache__"))
+    if probe_imports:
+        probe = course / "autograder" / "probe.py"
+        probe.write_text(probe.read_text().replace("\nimport ", f"\n__import__({probe_imports!r})\nimport ", 1))
+    return handed_in(course)
+
+
 def plain_nbgrader(course: Path, env=None) -> subprocess.CompletedProcess:
-    """`python -m nbgrader autograde tp09` from the course root, as an instructor runs it."""
-    return subprocess.run([sys.executable, "-m", "nbgrader", "autograde", "tp09"], cwd=course,
+    """`python -m nbgrader autograde tp00` from the course root, as an instructor runs it."""
+    return subprocess.run([sys.executable, "-m", "nbgrader", "autograde", TP], cwd=course,
                           env=env or environment(), capture_output=True, text=True)
 
 
 def autograder_grade(course: Path, env=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "autograder.cli", "grade", "tp09", "--force", "--jobs", "1"],
+    return subprocess.run([sys.executable, "-m", "autograder.cli", "grade", TP, "--force", "--jobs", "1"],
                           cwd=course, env=env or environment(), capture_output=True, text=True)
 
 
@@ -59,27 +65,26 @@ def assert_refused_without_a_grade(course: Path, done: subprocess.CompletedProce
     for text in ("refus de corriger", *causes, "Pour y remédier", "Aucune copie n'a été notée"):
         assert text in done.stderr, done.stderr
     with Gradebook(db_url(course)) as gb:
-        assert not gb.find_assignment("tp09").submissions
-    assert not list(course.glob("autograded/*/tp09/*.ipynb"))
+        assert not gb.find_assignment(TP).submissions
+    assert not list(course.glob(f"autograded/*/{TP}/*.ipynb"))
 
 
-def test_a_course_holding_its_own_copy_of_the_package_is_graded_by_both_commands(tmp_path):
-    course = course_with_its_own_package(tmp_path)
+def test_a_course_holding_its_own_copy_of_the_package_is_graded_by_both_commands(synthetic, tmp_path):
+    course = course_with_its_own_package(synthetic, tmp_path)
     imported = subprocess.run([sys.executable, "-c", "import autograder; print(autograder.__file__)"], cwd=course,
                               env=environment(), capture_output=True, text=True).stdout
     assert Path(imported.strip()).parent == course / "autograder"  # the grader runs the course's copy
-    full = sum(points_of_test_cells("tp09").values())
     done = plain_nbgrader(course)
     assert done.returncode == 0, done.stderr
-    assert sum(cell_scores(course, "tp09")["ref"].values()) == full, done.stderr
+    assert sum(cell_scores(course, TP)["ref"].values()) == synthetic.full_marks(), done.stderr
     forget_grading(course)
     done = autograder_grade(course)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert sum(cell_scores(course, "tp09")["ref"].values()) == full
+    assert sum(cell_scores(course, TP)["ref"].values()) == synthetic.full_marks()
 
 
-def test_a_kernel_that_cannot_import_the_probe_stops_both_commands_before_any_grade(tmp_path):
-    course = course_with_its_own_package(tmp_path, probe_imports="autograder.course")
+def test_a_kernel_that_cannot_import_the_probe_stops_both_commands_before_any_grade(synthetic, tmp_path):
+    course = course_with_its_own_package(synthetic, tmp_path, probe_imports="autograder.course")
     missing = "No module named 'autograder.course'"
     assert_refused_without_a_grade(course, plain_nbgrader(course), "autograder-sandbox", missing, "KERNEL_MODULES")
     assert_refused_without_a_grade(course, autograder_grade(course), "autograder-warm", missing, "KERNEL_MODULES")
@@ -98,11 +103,8 @@ def test_kernel_specs_written_through_a_symlinked_environment_name_its_real_path
         assert os.access(spec["argv"][0], os.X_OK)
 
 
-def test_a_kernel_spec_whose_interpreter_is_gone_stops_plain_nbgrader_before_any_grade(tmp_path):
-    course = tmp_path / "course"
-    prepare_course(course, "tp09")
-    assert nbgrader(course, "generate_assignment", "tp09", "--force") == 0
-    hand_in(course, "tp09", {"ref": {}})
+def test_a_kernel_spec_whose_interpreter_is_gone_stops_plain_nbgrader_before_any_grade(synthetic, tmp_path):
+    course = handed_in(synthetic.released_course(tmp_path / "course"))
     # what `make` in a checkout reaching the environment through a symlink wrote, before that checkout was deleted
     gone = tmp_path / "deleted-checkout" / ".venv" / "bin" / "python"
     jupyter = tmp_path / "jupyter"
@@ -117,25 +119,21 @@ def test_a_kernel_spec_whose_interpreter_is_gone_stops_plain_nbgrader_before_any
     # `autograder grade` forks its kernels from its own interpreter, whatever the spec names: it grades
     done = autograder_grade(course, env)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert sum(cell_scores(course, "tp09")["ref"].values()) == sum(points_of_test_cells("tp09").values())
+    assert sum(cell_scores(course, TP)["ref"].values()) == synthetic.full_marks()
 
 
-def test_a_long_tmpdir_and_a_python_called_by_a_relative_path_do_not_stop_either_command(tmp_path):
+def test_a_long_tmpdir_and_a_python_called_by_a_relative_path_do_not_stop_either_command(synthetic, tmp_path):
     """An instructor's shell: a TMPDIR so deep that kernels' socket paths would pass the 107 bytes of a unix
     socket (the sockets go under /tmp instead), and `../…/.venv/bin/python`, a path through folders the
     sandbox does not have (the environment's own path is run instead)."""
-    course = tmp_path / "course"
-    prepare_course(course, "tp09")
-    assert nbgrader(course, "generate_assignment", "tp09", "--force") == 0
-    hand_in(course, "tp09", {"ref": {}})
+    course = handed_in(synthetic.released_course(tmp_path / "course"))
     deep = tmp_path / "dossier-temporaire-au-chemin-long"
     deep.mkdir()
     assert len(str(deep)) + bubblewrap.SOCKET_PATH_BELOW_TEMP > bubblewrap.SOCKET_PATH_MAX
     python = os.path.relpath(sys.executable, course)
-    full = sum(points_of_test_cells("tp09").values())
-    for command in (["nbgrader", "autograde", "tp09"], ["autograder.cli", "grade", "tp09", "--jobs", "1"]):
+    for command in (["nbgrader", "autograde", TP], ["autograder.cli", "grade", TP, "--jobs", "1"]):
         done = subprocess.run([python, "-m", *command], cwd=course, env={**environment(), "TMPDIR": str(deep)},
                               capture_output=True, text=True)
         assert done.returncode == 0, done.stdout + done.stderr
-        assert sum(cell_scores(course, "tp09")["ref"].values()) == full, done.stdout + done.stderr
+        assert sum(cell_scores(course, TP)["ref"].values()) == synthetic.full_marks(), done.stdout + done.stderr
         forget_grading(course)

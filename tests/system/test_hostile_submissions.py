@@ -18,17 +18,18 @@ import nbformat
 import pytest
 
 from autograder import bubblewrap, cli
+from autograder.demo import hand_in, nbgrader
 from autograder.bubblewrap import SANDBOX_UID_BASE
-from autograder.demo import hand_in, nbgrader, prepare_course
 from conftest import cell_scores
 from hostile_corpus import EXPECTED, class_answers
+from synthetic_tp import TP
 
-pytestmark = pytest.mark.slow  # machinery, on TP 9's notebook and sample class
+pytestmark = pytest.mark.slow  # machinery, on the synthetic TP 0 (tests/synthetic_tp)
 
 ENV_SECRET = "jeton-secret-de-l-instructeur"
-SECRETS = ("from autograder.tp09.checks import grade",  # hidden tests (source/ only)
-           "Reference solution of TP 9",                # autograder/tp09/reference.py
-           "Checks of TP 9",                            # autograder/tp09/checks.py
+SECRETS = ("from autograder.tp00.checks import grade",  # hidden tests (source/ only)
+           "Reference solution of TP 0",                # autograder/tp00/reference.py
+           "Checks of TP 0",                            # autograder/tp00/checks.py
            "probe.run(",                                # the planted hidden checks
            ENV_SECRET)
 
@@ -60,45 +61,44 @@ def _digest(path: Path) -> str:
 
 
 @pytest.fixture(scope="module", params=["nbgrader autograde", "autograder grade"])
-def hostile_class(request, tmp_path_factory):
-    course = tmp_path_factory.mktemp("hostile") / "course"
-    prepare_course(course, "tp09")
-    assert nbgrader(course, "generate_assignment", "tp09", "--force") == 0
+def hostile_class(request, synthetic, tmp_path_factory):
+    course = synthetic.released_course(tmp_path_factory.mktemp("hostile") / "course")
     listener, token = Listener(), secrets.token_hex(6)
-    hand_in(course, "tp09", class_answers(str(course), listener.port, token))
+    hand_in(course, TP, class_answers(str(course), str(synthetic.root), listener.port, token))
     protected = {p: _digest(p) for p in [course / "nbgrader_config.py", *(course / "source").rglob("*.ipynb"),
-                                         *(course / "submitted").rglob("*.ipynb")]}
+                                         *(course / "submitted").rglob("*.ipynb"), *synthetic.package.glob("*.py")]}
     os.environ["AUTOGRADER_TEST_SECRET"] = ENV_SECRET
     try:
         if request.param == "nbgrader autograde":
-            assert nbgrader(course, "autograde", "tp09", "--Execute.timeout=60") == 0
-            assert nbgrader(course, "generate_feedback", "tp09") == 0
+            assert nbgrader(course, "autograde", TP, "--Execute.timeout=60") == 0
+            assert nbgrader(course, "generate_feedback", TP) == 0
         else:
-            assert cli.main(["grade", "tp09", "--jobs", "2", "--course", str(course)]) == 0
+            assert cli.main(["grade", TP, "--jobs", "2", "--course", str(course)]) == 0
     finally:
         del os.environ["AUTOGRADER_TEST_SECRET"]
         listener.close()
-    return course, protected, listener, token
+    return course, protected, listener, token, synthetic.root
 
 
 def test_everyone_is_graded_and_honest_grades_are_unchanged(hostile_class):
     course, *_ = hostile_class
-    assert cell_scores(course, "tp09") == EXPECTED
+    assert cell_scores(course, TP) == EXPECTED
 
 
 def test_the_gradebook_and_the_course_files_are_intact(hostile_class):
-    course, protected, _, token = hostile_class
+    course, protected, _, token, grader = hostile_class
     with sqlite3.connect(course / "gradebook.db") as db:
         assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     assert {p: _digest(p) for p in protected} == protected
-    written = [p for p in (course / f"pwned-{token}.txt", Path(f"/tmp/pwned-{token}.txt"),
-                           Path(f"/root/pwned-{token}.txt"), Path(f"/work/pwned-{token}.txt")) if p.exists()]
+    written = [p for p in (course / f"pwned-{token}.txt", grader / f"pwned-{token}.txt",
+                           Path(f"/tmp/pwned-{token}.txt"), Path(f"/root/pwned-{token}.txt"),
+                           Path(f"/work/pwned-{token}.txt")) if p.exists()]
     assert not written
     assert not list((course / "autograded" / "vandal").rglob(f"pwned-{token}.txt"))  # its private copy is dropped
 
 
 def test_no_connection_reaches_a_local_service(hostile_class):
-    _, _, listener, _ = hostile_class
+    _, _, listener, *_ = hostile_class
     assert listener.connections == []
 
 
@@ -113,10 +113,10 @@ def _outputs(nb) -> str:
 
 
 def test_nothing_secret_reaches_outputs_or_feedback(hostile_class):
-    course, _, _, token = hostile_class
+    course, _, _, token, _ = hostile_class
     for student in EXPECTED:
-        autograded = nbformat.read(next((course / "autograded" / student / "tp09").glob("*.ipynb")), as_version=4)
-        feedback = next((course / "feedback" / student / "tp09").glob("*.html")).read_text()
+        autograded = nbformat.read(next((course / "autograded" / student / TP).glob("*.ipynb")), as_version=4)
+        feedback = next((course / "feedback" / student / TP).glob("*.html")).read_text()
         texts = {"outputs": _outputs(autograded), "feedback": feedback}
         for where, text in texts.items():
             leaked = [s for s in (*SECRETS, f"canari-de-alice-{token}") if s in text and student != "alice"]
@@ -126,13 +126,13 @@ def test_nothing_secret_reaches_outputs_or_feedback(hostile_class):
 
 def test_the_attacks_were_really_attempted(hostile_class):
     """The corpus is not vacuous: each attack ran, and the sandbox refused it."""
-    course, _, _, token = hostile_class
+    course, _, _, token, _ = hostile_class
 
     def printed(student):
-        nb = nbformat.read(next((course / "autograded" / student / "tp09").glob("*.ipynb")), as_version=4)
+        nb = nbformat.read(next((course / "autograded" / student / TP).glob("*.ipynb")), as_version=4)
         return _outputs(nb)
     spy = printed("spy")
-    assert "refusé" in spy and "tp09/reference.py FileNotFoundError" in spy.replace("refusé ", "")
+    assert "refusé" in spy and "tp00/reference.py FileNotFoundError" in spy.replace("refusé ", "")
     assert str(sorted(bubblewrap.KERNEL_MODULES)) in spy  # all the kernel can see of the package
     written = {line.split()[1] for line in printed("vandal").splitlines() if line.startswith("écrit ")}
     assert written == {f"/tmp/pwned-{token}.txt", f"pwned-{token}.txt"}  # its private /tmp and its own folder

@@ -15,10 +15,11 @@ from nbgrader.api import Gradebook
 
 from autograder import bubblewrap
 from autograder.grading import db_url
-from autograder.demo import hand_in, nbgrader, prepare_course
+from autograder.demo import hand_in
 from autograder.provisioner import PROVISIONER_NAME
 from autograder.release import environment
-from conftest import REPO, points_of_test_cells
+from conftest import REPO
+from synthetic_tp import TP
 
 pytestmark = pytest.mark.slow
 
@@ -109,11 +110,9 @@ def test_nbgrader_validate_runs_the_notebook_in_the_sandbox(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def small_class(tmp_path_factory):
-    course = tmp_path_factory.mktemp("unsafe") / "course"
-    prepare_course(course, "tp09")
-    assert nbgrader(course, "generate_assignment", "tp09", "--force") == 0
-    hand_in(course, "tp09", {"ref": {}})
+def small_class(synthetic, tmp_path_factory):
+    course = synthetic.released_course(tmp_path_factory.mktemp("unsafe") / "course")
+    hand_in(course, TP, {"ref": {}})
     return course
 
 
@@ -122,19 +121,19 @@ def _without_bwrap():
 
 
 def test_without_a_sandbox_grading_refuses_and_says_what_to_do(small_class):
-    graded = subprocess.run([sys.executable, "-m", "autograder.cli", "grade", "tp09", "--course", str(small_class)],
+    graded = subprocess.run([sys.executable, "-m", "autograder.cli", "grade", TP, "--course", str(small_class)],
                             env=_without_bwrap(), capture_output=True, text=True)
     assert graded.returncode != 0
     assert "refus de corriger sans bac à sable" in graded.stderr and "--unsafe" in graded.stderr
-    plain = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", "tp09", "--force"], cwd=small_class,
+    plain = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", TP, "--force"], cwd=small_class,
                            env=_without_bwrap(), capture_output=True, text=True)
     assert "refusing to run student code without a sandbox" in plain.stdout + plain.stderr
     assert not list((small_class / "autograded").rglob("*.ipynb"))  # no copy graded without isolation
 
 
-def test_unsafe_grades_without_a_sandbox_when_asked_to(small_class):
-    graded = subprocess.run([sys.executable, "-m", "autograder.cli", "grade", "tp09", "--course", str(small_class),
+def test_unsafe_grades_without_a_sandbox_when_asked_to(synthetic, small_class):
+    graded = subprocess.run([sys.executable, "-m", "autograder.cli", "grade", TP, "--course", str(small_class),
                              "--unsafe", "--force"], env=_without_bwrap(), capture_output=True, text=True)
     assert graded.returncode == 0, graded.stdout + graded.stderr
     with Gradebook(db_url(small_class)) as gb:
-        assert gb.find_submission("tp09", "ref").score == sum(points_of_test_cells("tp09").values())
+        assert gb.find_submission(TP, "ref").score == synthetic.full_marks()

@@ -21,7 +21,8 @@ import pytest
 import yaml
 
 from autograder.bubblewrap import SANDBOX_UID_BASE
-from conftest import REPO, points_of_test_cells
+from conftest import REPO
+from synthetic_tp import TP
 
 SECCOMP = REPO / "deploy" / "kubernetes" / "seccomp"
 PROFILE = SECCOMP / "dl-from-scratch-grader.json"
@@ -278,19 +279,21 @@ elif what == "student":
                                        env=bubblewrap.kernel_environment({}, home), uid=bubblewrap.sandbox_uid(0))
     done = subprocess.run(command, capture_output=True, text=True)
     print(done.stdout.strip().splitlines()[-1] if done.returncode == 0 else json.dumps({"error": done.stderr}))
-elif what == "grade":
+elif what == "grade":  # the TP `sys.argv[2]` of the course root `sys.argv[3]`
+    tp, root = sys.argv[2], Path(sys.argv[3])
+    os.environ["PYTHONPATH"] = str(root)  # its checks, for nbgrader and the grader
     from nbgrader.api import Gradebook
     from autograder.demo import hand_in, nbgrader, prepare_course
     from autograder.grading import db_url
     from autograder.release import environment
     course = Path(tempfile.mkdtemp()) / "course"
-    prepare_course(course, "tp09")
-    assert nbgrader(course, "generate_assignment", "tp09", "--force") == 0
-    hand_in(course, "tp09", {"ref": {}})
-    done = subprocess.run([sys.executable, "-m", "autograder.cli", "grade", "tp09", "--course", str(course)],
+    prepare_course(course, tp, root=root)
+    assert nbgrader(course, "generate_assignment", tp, "--force") == 0
+    hand_in(course, tp, {"ref": {}})
+    done = subprocess.run([sys.executable, "-m", "autograder.cli", "grade", tp, "--course", str(course)],
                           env=environment(), capture_output=True, text=True)
     with Gradebook(db_url(course)) as gb:
-        score = gb.find_submission("tp09", "ref").score if done.returncode == 0 else None
+        score = gb.find_submission(tp, "ref").score if done.returncode == 0 else None
     print(json.dumps({"returncode": done.returncode, "stderr": done.stderr[-2000:], "score": score}))
 """
 
@@ -303,8 +306,9 @@ def _read_only(path: str) -> dict:
     return _mount(path, "bind", path, "rbind", "ro", "nosuid", "nodev")
 
 
-def oci_bundle(folder: Path, seccomp: dict | None, args: list[str]) -> Path:
-    """A bundle shaped like the grader pod: this machine's /usr, /etc, Python and repository, read-only;
+def oci_bundle(folder: Path, seccomp: dict | None, args: list[str], also: dict[str, Path] | None = None) -> Path:
+    """A bundle shaped like the grader pod: this machine's /usr, /etc, Python and repository, read-only, and
+    the folders of `also` read-only at the given places;
     root with the grader's capabilities, privilege escalation allowed, containerd's masked /proc paths;
     a tmpfs /tmp (grader.yaml's scratch volume); its own PID, network, IPC, UTS, mount and cgroup namespaces."""
     rootfs = folder / "rootfs"
@@ -322,7 +326,9 @@ def oci_bundle(folder: Path, seccomp: dict | None, args: list[str]) -> Path:
               _mount("/dev/mqueue", "mqueue", "mqueue", "nosuid", "noexec", "nodev"),
               _mount("/sys", "sysfs", "sysfs", "nosuid", "noexec", "nodev", "ro"),
               _mount("/tmp", "tmpfs", "tmpfs", "nosuid", "nodev", "mode=1777"),
-              _read_only("/usr"), _read_only("/etc"), *map(_read_only, trees)]
+              _read_only("/usr"), _read_only("/etc"), *map(_read_only, trees),
+              *(_mount(place, "bind", str(source), "rbind", "ro", "nosuid", "nodev")
+                for place, source in (also or {}).items())]
     spec = {"ociVersion": "1.0.2", "root": {"path": "rootfs", "readonly": True}, "hostname": "grader",
             "process": {"user": {"uid": 0, "gid": 0}, "args": args, "cwd": "/tmp", "noNewPrivileges": False,
                         "env": ["PATH=/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin", "HOME=/tmp", "LANG=C.UTF-8"],
@@ -347,8 +353,9 @@ def in_the_pod(tmp_path):
                     "grader's seccomp profile lets the sandbox start)")
     count = iter(range(100))
 
-    def run(seccomp: dict | None, what: str, *args: str, timeout: float = 300) -> dict:
-        bundle = oci_bundle(tmp_path / f"bundle{next(count)}", seccomp, [sys.executable, "-c", IN_THE_POD, what, *args])
+    def run(seccomp: dict | None, what: str, *args: str, timeout: float = 300, also: dict | None = None) -> dict:
+        bundle = oci_bundle(tmp_path / f"bundle{next(count)}", seccomp, [sys.executable, "-c", IN_THE_POD, what, *args],
+                            also)
         done = subprocess.run([runc, "run", "--bundle", str(bundle), f"seccomp-test-{uuid.uuid4().hex[:12]}"],
                               capture_output=True, text=True, timeout=timeout)
         assert done.returncode == 0, done.stdout + done.stderr
@@ -385,7 +392,7 @@ def test_student_code_inherits_the_filter(in_the_pod):
 
 
 @pytest.mark.slow
-def test_in_a_container_autograder_grade_grades_under_the_profile(in_the_pod):
-    graded = in_the_pod(profile(), "grade", timeout=600)
+def test_in_a_container_autograder_grade_grades_under_the_profile(in_the_pod, synthetic_root):
+    graded = in_the_pod(profile(), "grade", TP, "/synthetic-tp", timeout=600, also={"/synthetic-tp": synthetic_root.root})
     assert graded["returncode"] == 0, graded["stderr"]
-    assert graded["score"] == sum(points_of_test_cells("tp09").values())
+    assert graded["score"] == synthetic_root.full_marks()

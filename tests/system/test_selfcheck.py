@@ -3,14 +3,18 @@ from the student kit (`autograder.student_kit`), which holds the checks and no s
 
 import inspect
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
+
+import pytest
 
 from autograder import selfcheck, student_kit
 from autograder.verdict import Result, plain
 from autograder.release import shared_cells
 from conftest import REPO, TPS, assignment
+from synthetic_tp import TP
 
 # ---------------------------------------------------------------- in this process
 
@@ -35,26 +39,39 @@ def test_the_student_kit_holds_the_checks_of_every_tp_and_no_solution(kit):
 
 
 def test_the_leak_detector_finds_a_reference_copied_anywhere(tmp_path):
-    planted = tmp_path / "site-packages" / "autograder" / "tp09"
+    """Of a course TP's reference (the detector knows the course's TPs), planted in a file of another name."""
+    tp = TPS[0]
+    planted = tmp_path / "site-packages" / "autograder" / "tp00"
     planted.mkdir(parents=True)
     (planted / "reference.py").write_text("")
-    (planted / "notes.py").write_text(inspect.getsource(assignment("tp10").reference))
+    (planted / "notes.py").write_text(inspect.getsource(assignment(tp).reference))
     found = student_kit.leaks(tmp_path)
     assert str(planted / "reference.py") in found
-    assert any("the reference's tp10.backward_pass" in f for f in found), found
+    assert any(f"the reference's {tp}.{assignment(tp).exercises[-1]}" in f for f in found), found
 
 
-def test_the_student_kit_runs_the_checks_where_no_reference_exists(kit, tmp_path):
+@pytest.fixture(scope="module")
+def kit_with_tp00(synthetic_root, tmp_path_factory):
+    """The student kit of a package holding TP 0 beside the course's TPs (a copy of the package, TP 0 added)."""
+    package = tmp_path_factory.mktemp("package") / "autograder"
+    shutil.copytree(REPO / "autograder", package, ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(synthetic_root.package, package / TP, ignore=shutil.ignore_patterns("__pycache__"))
+    return student_kit.build(tmp_path_factory.mktemp("kit") / "autograder-checks", package=package)
+
+
+def test_the_student_kit_runs_the_checks_where_no_reference_exists(kit_with_tp00, tmp_path):
+    kit = kit_with_tp00
     script = textwrap.dedent("""
-        import importlib.util, json, autograder
+        import importlib.util, json, pathlib, autograder
         from autograder import selfcheck, student_kit
-        from autograder.tp09.checks import ASSIGNMENT
+        from autograder.tp00.checks import ASSIGNMENT
         namespace = {}
         exec("import torch\\ndef dloss(v, t):\\n    return v - t\\n"
              "def sigma(x):\\n    return torch.tanh(x)", namespace)
         print(json.dumps({
             "package": autograder.__path__,
-            "reference": [importlib.util.find_spec(f"autograder.{tp}.reference") is not None for tp in ("tp09", "tp10")],
+            "reference": {tp.name: importlib.util.find_spec(f"autograder.{tp.name}.reference") is not None
+                          for tp in pathlib.Path(autograder.__path__[0]).glob("tp*")},
             "sigma": selfcheck.check(ASSIGNMENT, "sigma", namespace).report(),
             "dloss": selfcheck.check(ASSIGNMENT, "dloss", namespace).report(),
         }))
@@ -64,13 +81,14 @@ def test_the_student_kit_runs_the_checks_where_no_reference_exists(kit, tmp_path
     assert done.returncode == 0, done.stderr
     import json
     found = json.loads(done.stdout)
-    assert found["package"] == [str(kit / "autograder")] and found["reference"] == [False, False]
+    assert found["package"] == [str(kit / "autograder")]
+    assert found["reference"] == {tp: False for tp in [*TPS, TP]}  # every TP's checks, no reference
     assert found["sigma"].startswith("✅ sigma : 1 / 1") and "il manque le facteur 2" in found["dloss"]
     assert str(REPO) not in done.stdout
 
 
 def test_without_the_kit_the_notebook_still_runs_and_says_its_checks_are_unavailable(without_grader):
-    outils = shared_cells(REPO / "source", "tp09")["outils"]
+    outils = shared_cells(REPO / "source", TP)["outils"]
     script = outils + '\nverifier("sigma")\n'
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=without_grader,
                           env={**os.environ})

@@ -15,14 +15,20 @@ from pathlib import Path
 import pytest
 from nbgrader.api import Gradebook
 
-from autograder.demo import hand_in, nbgrader, prepare_course, sample_module
+from autograder.demo import hand_in
 from autograder.grading import FINGERPRINT, db_url
 from autograder.release import environment
-from conftest import cell_scores, points_of_test_cells
+from conftest import cell_scores
+from synthetic_tp import TP, training_taking
+from synthetic_tp.students import EXPECTED, STUDENTS
 
-pytestmark = pytest.mark.slow  # machinery, on TP 9's notebook and sample class
+pytestmark = pytest.mark.slow  # machinery, on the synthetic TP 0 (tests/synthetic_tp)
 
-SAMPLE = sample_module("tp09")  # damien's training alone takes ~20 s: grading is under way when we stop it
+# A copy whose training takes `TRAINING_SECONDS`, first in the class so that a worker starts with it: it is
+# being graded when the first other copy is done, which is when the tests stop grading.
+SLOW = "aaron"
+TRAINING_SECONDS = 10
+CLASS = {SLOW: {"training": training_taking(TRAINING_SECONDS)}, **STUDENTS}
 
 
 @pytest.fixture()
@@ -34,19 +40,17 @@ def scratch():
 
 
 @pytest.fixture()
-def course(tmp_path):
-    course = tmp_path / "course"
-    prepare_course(course, "tp09")
-    assert nbgrader(course, "generate_assignment", "tp09", "--force") == 0
-    hand_in(course, "tp09", SAMPLE["STUDENTS"])
+def course(synthetic, tmp_path):
+    course = synthetic.released_course(tmp_path / "course")
+    hand_in(course, TP, CLASS)
     return course
 
 
-def expected_scores() -> dict[str, dict[str, float]]:
-    """What an uninterrupted run gives the sample class (`tests/contract/test_contract.py` checks it with plain nbgrader)."""
-    points = points_of_test_cells("tp09")
-    return {student: dict.fromkeys(points, 0) if answers is None else {**points, **SAMPLE["EXPECTED"].get(student, {})}
-            for student, answers in SAMPLE["STUDENTS"].items()}
+def expected_scores(synthetic) -> dict[str, dict[str, float]]:
+    """What an uninterrupted run gives the class: the sample class's `EXPECTED`, the slow copy full marks."""
+    points = synthetic.points()
+    return {student: dict.fromkeys(points, 0) if answers is None else {**points, **EXPECTED.get(student, {})}
+            for student, answers in CLASS.items()}
 
 
 def descendants(session: int, scratch: Path) -> dict[int, str]:
@@ -66,12 +70,12 @@ def descendants(session: int, scratch: Path) -> dict[int, str]:
 
 
 def graded(course: Path) -> list[str]:
-    return sorted(p.parent.parent.name for p in course.glob(f"autograded/*/tp09/{FINGERPRINT}"))
+    return sorted(p.parent.parent.name for p in course.glob(f"autograded/*/{TP}/{FINGERPRINT}"))
 
 
 def stop_while_grading(course: Path, scratch: Path, signum: int) -> tuple[subprocess.CompletedProcess, dict]:
     """Starts `autograder grade`, sends `signum` to its parent once a copy is graded and a kernel runs, waits for it."""
-    command = [sys.executable, "-m", "autograder.cli", "grade", "tp09", "--jobs", "2", "--course", str(course)]
+    command = [sys.executable, "-m", "autograder.cli", "grade", TP, "--jobs", "2", "--course", str(course)]
     parent = subprocess.Popen(command, env={**environment(), "TMPDIR": str(scratch)}, start_new_session=True,
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
@@ -82,8 +86,9 @@ def stop_while_grading(course: Path, scratch: Path, signum: int) -> tuple[subpro
             time.sleep(0.2)
         running = descendants(parent.pid, scratch)
         assert sum("autograder.zygote" in cmd for cmd in running.values()) >= 3  # two zygotes, a kernel at least
+        assert SLOW not in graded(course)  # its training is still running: grading is stopped in the middle of it
         os.kill(parent.pid, signum)
-        out, err = parent.communicate(timeout=30)  # within seconds: a copy takes longer than that
+        out, err = parent.communicate(timeout=30)  # within seconds
     finally:
         if parent.poll() is None:
             os.killpg(parent.pid, signal.SIGKILL)
@@ -95,30 +100,27 @@ def stop_while_grading(course: Path, scratch: Path, signum: int) -> tuple[subpro
 
 def assert_only_whole_copies_in_the_gradebook(course: Path) -> list[str]:
     with Gradebook(db_url(course)) as gb:
-        submissions = {s.student_id: s for s in gb.find_assignment("tp09").submissions}
+        submissions = {s.student_id: s for s in gb.find_assignment(TP).submissions}
         for student, submission in submissions.items():
             scores = [g.auto_score for nb in submission.notebooks for g in nb.grades if g.cell.cell_type == "code"]
             assert None not in scores, student
     assert sorted(submissions) == graded(course)
-    assert 0 < len(submissions) < len(SAMPLE["STUDENTS"])  # stopped while grading
+    assert 0 < len(submissions) < len(CLASS) and SLOW not in submissions  # stopped while grading
     return sorted(submissions)
 
 
-def test_sigterm_to_the_parent_stops_everything_and_the_next_run_grades_the_rest(course, scratch):
+def test_sigterm_to_the_parent_stops_everything_and_the_next_run_grades_the_rest(synthetic, course, scratch):
     stopped, left = stop_while_grading(course, scratch, signal.SIGTERM)
     assert stopped.returncode == 128 + signal.SIGTERM
     assert "correction arrêtée (SIGTERM)" in stopped.stderr and "reprend" in stopped.stderr
     assert not left, left
     assert not list(scratch.iterdir())  # no zygote folder, no copy of a submission left behind
     first = assert_only_whole_copies_in_the_gradebook(course)
-    resumed = subprocess.run([sys.executable, "-m", "autograder.cli", "grade", "tp09", "--jobs", "2",
+    resumed = subprocess.run([sys.executable, "-m", "autograder.cli", "grade", TP, "--jobs", "2",
                               "--course", str(course)], env=environment(), capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
-    assert (f"{len(SAMPLE['STUDENTS']) - len(first)} copie(s) notée(s), {len(first)} inchangée(s)"
-            in resumed.stdout)
-    scores = cell_scores(course, "tp09")
-    for student, expected in expected_scores().items():  # a training graded on its accuracy: ± 2 test images
-        assert scores[student] == pytest.approx(expected, abs=0.05), student
+    assert f"{len(CLASS) - len(first)} copie(s) notée(s), {len(first)} inchangée(s)" in resumed.stdout
+    assert cell_scores(course, TP) == expected_scores(synthetic)
 
 
 def test_sigint_to_the_parent_alone_stops_everything_as_well(course, scratch):
@@ -144,21 +146,20 @@ class DiesAfterSomeCells(SaveAutoGradesAtOnce if sys.argv[1] == "at-once" else S
             os.kill(os.getpid(), signal.SIGKILL)
 
 notebook = nbformat.read(sys.argv[2], as_version=4)
-resources = {"nbgrader": {"notebook": sys.argv[3], "assignment": "tp09", "student": "regraded", "db_url": sys.argv[4]}}
+resources = {"nbgrader": {"notebook": sys.argv[3], "assignment": sys.argv[6], "student": "regraded",
+                          "db_url": sys.argv[4]}}
 DiesAfterSomeCells().preprocess(notebook, resources)
 """
 
 
 @pytest.fixture()
-def graded_before(tmp_path) -> tuple[Path, Path]:
+def graded_before(synthetic, tmp_path) -> tuple[Path, Path]:
     """A course whose gradebook holds an earlier run's grades of the released notebook: 0 in every cell."""
-    course = tmp_path / "course"
-    prepare_course(course, "tp09")
-    assert nbgrader(course, "generate_assignment", "tp09", "--force") == 0
-    notebook = next((course / "release" / "tp09").glob("*.ipynb"))
+    course = synthetic.released_course(tmp_path / "course")
+    notebook = next((course / "release" / TP).glob("*.ipynb"))
     with Gradebook(db_url(course)) as gb:
         gb.add_student("regraded")
-        earlier = gb.add_submission("tp09", "regraded")
+        earlier = gb.add_submission(TP, "regraded")
         for grade in (g for n in earlier.notebooks for g in n.grades):
             grade.auto_score = 0.0  # the earlier run's grades: the untouched release scores 0
         gb.db.commit()
@@ -170,9 +171,9 @@ def write_grades(course: Path, notebook: Path, saver: str,
     """Grades the released notebook again with `saver`, killed after `die_after` cells' grades (0: never);
     its exit status, the code cells with a new grade (full points, no outputs), and all the code cells."""
     process = subprocess.run([sys.executable, "-c", WRITE_GRADES_THEN_DIE, saver, str(notebook), notebook.stem,
-                              db_url(course), str(die_after)], env=environment(), capture_output=True, text=True)
+                              db_url(course), str(die_after), TP], env=environment(), capture_output=True, text=True)
     with Gradebook(db_url(course)) as gb:
-        submission = gb.find_submission("tp09", "regraded")
+        submission = gb.find_submission(TP, "regraded")
         code = [g for n in submission.notebooks for g in n.grades if g.cell.cell_type == "code"]
         return process, [g.name for g in code if g.auto_score != 0.0], len(code)
 
