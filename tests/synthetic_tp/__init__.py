@@ -155,7 +155,6 @@ class SyntheticTP:
     """TP 0 built and released in `root`, a course root (`build`)."""
 
     root: Path
-    name: str = TP
 
     @property
     def source(self) -> Path:
