@@ -36,7 +36,7 @@ def test_validate_passes_the_right_copy_and_names_the_mistakes(term):
     failed = " ".join(str(cell) for cell in mistakes["value"]["failed"])
     assert "loss" in failed and "backward_step" in failed, failed
     # the students' self-check: the grader's own French diagnosis, from the student kit
-    assert "moyenne au lieu de somme" in failed and "gradient de w transposé" in failed, failed
+    assert "moyenne au lieu de somme" in failed and "`dl_w` est transposé" in failed, failed
 
 
 def test_autograder_grade_ran_in_the_formgrader_terminal(term):
