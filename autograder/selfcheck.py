@@ -82,14 +82,15 @@ def check(assignment: Assignment, name: str, namespace: dict[str, Any], seed: in
         done[name] = None  # being checked: a function that uses this one back does not wait for it
         used = _exercises_used(assignment, name, namespace)
         failing = [u for u in used if (v := check(assignment, u, namespace, seed, done)) is not None and not v.complete]
-        blocking = next((u for u in failing if assignment.specs[u].stand_in_function() is None), None)
+        substitutes = {u: assignment.specs[u].stand_in_function() for u in failing}
+        blocking = next((u for u, substitute in substitutes.items() if substitute is None), None)
         if blocking:
             done[name] = Result(function=name, points=0.0, possible=spec.points,
                                 remarks=(plain(USES_A_FAILING.format(name=name, used=blocking)),))
             return done[name]
     request = assignment.plan(name, seed, stand_ins=False)
     if failing:
-        request["stand_ins"] = _standing_in(assignment, namespace, failing, used)
+        request["stand_ins"] = _standing_in(namespace, substitutes, used)
     result = assignment.judge_facts(name, seed, probe.observe(request, namespace))
     if failing:
         result = result.adding(*(plain(USES_A_FAILING_STOOD_IN.format(name=name, used=u)) for u in failing))
@@ -102,16 +103,14 @@ def check(assignment: Assignment, name: str, namespace: dict[str, Any], seed: in
     return result
 
 
-def _standing_in(assignment: Assignment, namespace: dict[str, Any], failing: list[str],
-                 used: list[str]) -> dict[str, Any]:
+def _standing_in(namespace: dict[str, Any], substitutes: dict[str, Any], used: list[str]) -> dict[str, Any]:
     """The exercises `used`, as the notebook defines them but with the check's own version of those that
     fail: the notebook's ones copied over globals where the failing ones are replaced, so that a passing
     exercise that calls a failing one calls the stand-in too."""
-    scope = dict(namespace)
-    scope.update({u: assignment.specs[u].stand_in_function() for u in failing})
+    scope = {**namespace, **substitutes}
     for u in used:
         fn = namespace.get(u)
-        if u not in failing and isinstance(fn, types.FunctionType):
+        if u not in substitutes and isinstance(fn, types.FunctionType):
             scope[u] = types.FunctionType(fn.__code__, scope, u, fn.__defaults__, fn.__closure__)
     return {u: scope[u] for u in used if u in scope}
 

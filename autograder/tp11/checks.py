@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from autograder.assignment import Assignment
 from autograder.toolkit import (F32, F64, ONE_HOT_WIDTH, UNDEFINED_NAME, by_hand, forbidden, gradients, labels,
-                                one_hot, randn, softmax, table)
+                                one_hot, randn, softmax, table, with_kinks)
 from autograder.specs import FunctionSpec, Mistake, ScenarioSpec
 from autograder.tp11 import given, graphs, training
 
@@ -184,8 +184,7 @@ MATMUL_BACKWARD = FunctionSpec(
 
 
 def _with_zeros(gen: torch.Generator, shape: tuple) -> dict:
-    a = randn(gen, *shape)
-    a.view(-1)[::3] = 0.0  # relu's kink: autograd gives 0 there
+    a = with_kinks(randn(gen, *shape))
     return {"dl_out": randn(gen, *shape), "a": a}
 
 
