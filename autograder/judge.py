@@ -133,7 +133,7 @@ def _diagnose(spec, unit: Unit, case: Case, got: Any, expected: tuple, own: Any)
 def _rebound(spec: Compared, steps: list[Call]) -> Remark | None:
     """What a sequence whose `in_place` state was replaced instead of changed is told first."""
     names = " et ".join(f"`{k}`" for k in dict.fromkeys(k for step in steps for k in step.rebound))
-    return Remark(text=spec.rebound_message.replace("{state}", names), case=steps[0].case.label) if names else None
+    return Remark(text=spec.rebound_message, case=steps[0].case.label, values={"state": names}) if names else None
 
 
 def error_remark(spec: Spec, call: Call) -> Remark:
