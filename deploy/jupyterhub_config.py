@@ -81,6 +81,9 @@ c.JupyterHub.spawner_class = "spawner.ClassroomSpawner"
 c.ClassroomSpawner.server_cmd = [str(room.student_env / "bin" / "jupyterhub-singleuser")]
 c.ClassroomSpawner.visible = [str(room.student_env)]
 c.ClassroomSpawner.writable = [str(room.exchange)]
+# kernels talk to their server over unix sockets in the student's runtime folder, not over TCP
+# ports that another student's kernel or server could hold (spawner.py: servers have ports of their own)
+c.Spawner.args = ["--KernelManager.transport=ipc"]
 c.Spawner.default_url = "/lab"
 c.Spawner.notebook_dir = "~"
 c.Spawner.cpu_limit = room.cpu_limit

@@ -8,6 +8,13 @@ account) with two additions:
   torch and numpy read) is set to the CPU limit, so torch does not start more threads
   than the cores it may use. cgroup v1 (memory and cpu controllers) and v2 are handled;
   the hub must run as root.
+* **Ports of its own.** A server listens on `port_base + uid`: one port per account, the same after a
+  hub restart, below the ephemeral range the kernel hands out to outgoing connections, so that two
+  students' servers never get the same port (`LocalProcessSpawner` picks a free random port, which
+  another server can take before this one binds it). Kernels talk to their server over unix sockets in
+  the student's own runtime folder (`KernelManager.transport = "ipc"`, in `jupyterhub_config.py`): they
+  hold no TCP port at all.
+* **Cleanup.** A stopped server's cgroup folders are removed.
 * **View.** The server runs under bubblewrap in a user namespace and sees `/usr`, `/etc`,
   the folders of `visible` (the students' environment) read-only, and only its own home
   and the folders of `writable` (nbgrader's exchange) read-write: not the course
@@ -17,12 +24,14 @@ account) with two additions:
 
 from __future__ import annotations
 
+import asyncio
 import os
 import pwd
+import time
 from pathlib import Path
 
 from jupyterhub.spawner import LocalProcessSpawner
-from traitlets import Bool, List, Unicode
+from traitlets import Bool, Integer, List, Unicode
 
 from autograder.bubblewrap import THREAD_VARIABLES, system_mounts
 
@@ -92,6 +101,43 @@ def write_limits(folders: dict[str, Path], mem_bytes: int | None, cpu_limit: flo
         (folders["cpu"] / "cpu.cfs_quota_us").write_text(quota)
 
 
+async def remove_cgroups(folders: dict[str, Path], wait: float = 10.0) -> list[Path]:
+    """Removes a stopped server's cgroup folders, waiting up to `wait` s for its last processes to be
+    gone (the kernel refuses to remove a cgroup that holds any); the folders that remain."""
+    deadline = time.monotonic() + wait
+    left = [f for f in folders.values() if f.is_dir()]
+    while left:
+        for folder in list(left):
+            try:
+                folder.rmdir()
+                left.remove(folder)
+            except FileNotFoundError:
+                left.remove(folder)
+            except OSError:  # still busy: a process of the server is exiting
+                pass
+        if not left or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.2)
+    return left
+
+
+def ephemeral_ports() -> range:
+    """The ports the kernel picks for outgoing connections and for binds to port 0."""
+    low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    return range(low, high + 1)
+
+
+def server_port(uid: int, base: int, ephemeral: range) -> int:
+    """The port of the server of the account `uid`: `base + uid`, outside `ephemeral`."""
+    port = base + uid
+    if not 1024 <= port < 65536 or port in ephemeral:
+        raise ValueError(f"port {port} (port_base {base} + uid {uid}) is not a free-standing port: it must lie "
+                         f"between 1024 and 65535 and outside the ephemeral ports {ephemeral.start}-"
+                         f"{ephemeral.stop - 1} (/proc/sys/net/ipv4/ip_local_port_range). Set "
+                         "c.ClassroomSpawner.port_base so that port_base + every student's uid does")
+    return port
+
+
 def join(folders: dict[str, Path], pid: int) -> None:
     for folder in folders.values():
         (folder / "cgroup.procs").write_text(str(pid))
@@ -116,6 +162,7 @@ class ClassroomSpawner(LocalProcessSpawner):
     writable = List(Unicode(), config=True, help="Folders it may write besides its home (nbgrader's exchange).")
     confine = Bool(True, config=True, help="Run the server under bubblewrap (see the module docstring).")
     cgroup_parent = Unicode("jupyterhub", config=True, help="Parent of the per-user cgroups.")
+    port_base = Integer(20000, config=True, help="A user's server listens on port_base + the account's uid.")
 
     def get_env(self):
         env = super().get_env()
@@ -141,9 +188,17 @@ class ClassroomSpawner(LocalProcessSpawner):
         return preexec
 
     async def start(self):
+        self.port = server_port(pwd.getpwnam(self.user.name).pw_uid, self.port_base, ephemeral_ports())
         if self.confine:
             home = pwd.getpwnam(self.user.name).pw_dir
             self.cmd = [*bubblewrap(home, self.visible, self.writable), *self.server_cmd]
         else:
             self.cmd = list(self.server_cmd)
         return await super().start()
+
+    async def stop(self, now=False):
+        await super().stop(now=now)
+        if self.mem_limit or self.cpu_limit:
+            left = await remove_cgroups(cgroup_folders(self.user.name, self.cgroup_parent))
+            if left:
+                self.log.warning("cgroup folders of %s still busy, left in place: %s", self.user.name, left)

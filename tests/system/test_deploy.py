@@ -77,6 +77,20 @@ def test_students_servers_see_their_environment_not_the_graders(monkeypatch):
     assert args[-1] == "--" and "--disable-userns" in args
 
 
+def test_each_account_has_a_server_port_of_its_own_outside_the_ephemeral_ports():
+    ephemeral = range(32768, 61000)
+    ports = {spawner.server_port(uid, 20000, ephemeral) for uid in range(1000, 12768)}
+    assert len(ports) == 12768 - 1000 and max(ports) < 32768
+    with pytest.raises(ValueError, match="port_base"):
+        spawner.server_port(13000, 20000, ephemeral)  # 33000 could be any outgoing connection's port
+    with pytest.raises(ValueError, match="port_base"):
+        spawner.server_port(1000, -500, ephemeral)
+
+
+def test_students_kernels_use_unix_sockets(monkeypatch):
+    assert "--KernelManager.transport=ipc" in hub_config(monkeypatch).Spawner.args
+
+
 def test_v1_cgroup_folders_sit_under_the_hubs_own_cgroups(monkeypatch, tmp_path):
     for controller in ("memory", "cpu"):
         (tmp_path / controller).mkdir()

@@ -1,0 +1,90 @@
+"""What a lab session asks of the machine: students' servers and kernels that cannot take each other's
+ports, and the cgroups of stopped servers cleaned up.
+
+Runs last (the file name), since it stops a student's server.
+"""
+
+from __future__ import annotations
+
+import json
+import pwd
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from hubclient import wait_for
+from spawner import cgroup_folders
+
+pytestmark = pytest.mark.slow
+
+PORT_BASE = 20000  # deploy/spawner.py: ClassroomSpawner.port_base
+
+
+def tcp_listeners() -> list[tuple[int, int, int]]:
+    """(port, owner's uid, pid) of every listening TCP socket of the machine (`ss`; uid 0 is not shown)."""
+    listeners = []
+    for line in subprocess.run(["ss", "-Hltnpe"], capture_output=True, text=True, check=True).stdout.splitlines():
+        port = int(line.split()[3].rsplit(":", 1)[1])
+        owner, pid = re.search(r"\buid:(\d+)", line), re.search(r"\bpid=(\d+)", line)
+        listeners.append((port, int(owner.group(1)) if owner else 0, int(pid.group(1)) if pid else 0))
+    return listeners
+
+
+def command_line(pid: int) -> str:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+
+
+def runtime(student) -> Path:
+    return Path(pwd.getpwnam(student.name).pw_dir) / ".local/share/jupyter/runtime"
+
+
+def start_kernel(student) -> str:
+    """A kernel started in the student's server; returns once it has bound its five channels."""
+    kernel = student.call("POST", f"{student.server}/api/kernels", json={}).json()["id"]
+    wait_for(lambda: len(list(runtime(student).glob(f"kernel-{kernel}*-ipc-*"))) == 5 or tcp_bound(student), 60,
+             f"the kernel of {student.name} did not bind its channels")
+    return kernel
+
+
+def tcp_bound(student) -> bool:
+    """Whether a process of the student listens on more TCP ports than its server's and a kernel's pipe."""
+    uid = pwd.getpwnam(student.name).pw_uid
+    return len([port for port, owner, _ in tcp_listeners() if owner == uid]) > 2
+
+
+def test_students_servers_have_ports_of_their_own_and_kernels_unix_sockets(users, hub):
+    """The ports that collided in a lab session of 60: a server's (the hub's random pick, bound later by
+    the server) and a kernel's five channels (picked by the server, bound later by the kernel). What a
+    student's processes may still listen on is ipykernel's output pipe, which the kernel binds itself to
+    a free port, retrying on a taken one (`bind_to_random_port`): one per kernel, no race."""
+    students = [users[name] for name in hub.students]
+    for student in students:
+        student.start_server()
+        start_kernel(student)
+    listeners = tcp_listeners()
+    for student in students:
+        uid = pwd.getpwnam(student.name).pw_uid
+        held = {pid: sorted(p for p, owner, q in listeners if owner == uid and q == pid)
+                for _, owner, pid in listeners if owner == uid}
+        server = [pid for pid, ports in held.items() if "jupyterhub-singleuser" in command_line(pid)]
+        kernels = {pid: ports for pid, ports in held.items() if "ipykernel" in command_line(pid)}
+        assert len(server) == 1 and held[server[0]] == [PORT_BASE + uid], (student.name, held)
+        assert set(held) == {*server, *kernels} and all(len(p) == 1 for p in kernels.values()), (student.name, held)
+        connections = [json.loads(f.read_text()) for f in runtime(student).glob("kernel-*.json")]
+        assert connections and all(c["transport"] == "ipc" for c in connections), connections
+        assert all(c["ip"].startswith(str(runtime(student))) for c in connections), connections
+
+
+def test_a_stopped_servers_cgroup_is_removed(users, hub):
+    student = users[hub.students[-1]]
+    student.start_server()
+    folders = cgroup_folders(student.name)
+    assert all(folder.is_dir() for folder in folders.values()), folders
+    answer = student.session.delete(f"{hub.url}/hub/api/users/{student.name}/server")
+    assert answer.status_code in (202, 204), answer.text
+    wait_for(lambda: not student.session.get(f"{hub.url}/hub/api/users/{student.name}").json().get("servers"),
+             60, f"the server of {student.name} did not stop")
+    wait_for(lambda: not any(folder.exists() for folder in folders.values()), 30,
+             f"cgroup folders left after the server stopped: {folders}")
