@@ -66,6 +66,7 @@ class Classroom:
     mem_limit: str = "2G"           # per student server, kernels included
     port: int = 8000
     service_port: int = 9999
+    cull_timeout: int = 3600        # s without activity before a student's server is stopped (0: never)
 
     @classmethod
     def from_environment(cls, env=os.environ) -> Classroom:
@@ -73,7 +74,7 @@ class Classroom:
         values = {}
         for name, kind in [("course", str), ("prefix", Path), ("exchange", Path), ("instructors", _names),
                            ("students", _names), ("cpu_limit", float), ("mem_limit", str), ("port", int),
-                           ("service_port", int)]:
+                           ("service_port", int), ("cull_timeout", int)]:
             variable = f"CLASSROOM_{name.upper()}"
             if env.get(variable):
                 values[name] = kind(env[variable])

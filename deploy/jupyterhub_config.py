@@ -76,6 +76,21 @@ c.JupyterHub.services = [{
     },
 }]
 
+# ---------------------------------------------------------------- a restart loses nothing, idle servers stop
+# Restarting the hub leaves students' servers and kernels running (the spawner stops a server through
+# its cgroup, so servers need not die with the hub); the new hub finds them from its database.
+c.JupyterHub.cleanup_servers = False
+# A server idle for cull_timeout seconds is stopped. JupyterLab saves an open notebook every 120 s
+# (its autosave), so a timeout above that stops nothing a student has not saved.
+if room.cull_timeout:
+    c.JupyterHub.services.append({
+        "name": "idle-culler",
+        "command": [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={room.cull_timeout}"],
+    })
+    c.JupyterHub.load_roles.append({"name": "idle-culler", "services": ["idle-culler"],
+                                    "scopes": ["list:users", "read:users:activity", "read:servers",
+                                               "delete:servers"]})
+
 # ---------------------------------------------------------------- students' servers
 c.JupyterHub.spawner_class = "spawner.ClassroomSpawner"
 c.ClassroomSpawner.server_cmd = [str(room.student_env / "bin" / "jupyterhub-singleuser")]

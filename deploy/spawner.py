@@ -14,6 +14,11 @@ account) with two additions:
   another server can take before this one binds it). Kernels talk to their server over unix sockets in
   the student's own runtime folder (`KernelManager.transport = "ipc"`, in `jupyterhub_config.py`): they
   hold no TCP port at all.
+* **Servers that outlive the hub.** With limits on, a server is stopped through its cgroup (every
+  process in it gets SIGTERM, then SIGKILL), so it need not die with the hub: restarting the hub
+  (`JupyterHub.cleanup_servers = False`) leaves students' servers and kernels running, and the new hub
+  finds them again by their pids. Without limits there is no cgroup to find a server's processes by,
+  and a server dies with the hub (bubblewrap's `--die-with-parent`).
 * **Cleanup.** A stopped server's cgroup folders are removed.
 * **View.** The server runs under bubblewrap in a user namespace and sees `/usr`, `/etc`,
   the folders of `visible` (the students' environment) read-only, and only its own home
@@ -25,8 +30,10 @@ account) with two additions:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import pwd
+import signal
 import time
 from pathlib import Path
 
@@ -138,15 +145,40 @@ def server_port(uid: int, base: int, ephemeral: range) -> int:
     return port
 
 
+def members(folders: dict[str, Path]) -> list[int]:
+    """The processes in a user's cgroup (none once it is removed)."""
+    pids = set()
+    for folder in folders.values():
+        try:
+            pids.update(int(pid) for pid in (folder / "cgroup.procs").read_text().split())
+        except FileNotFoundError:
+            pass
+    return sorted(pids)
+
+
+async def end_processes(folders: dict[str, Path], grace: float) -> None:
+    """SIGTERM to every process of the cgroup (the server shuts its kernels down), SIGKILL to those left
+    after `grace` seconds; returns when none is left, or after a few more seconds."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        for pid in members(folders):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + wait
+        while members(folders) and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        if not members(folders):
+            return
+
+
 def join(folders: dict[str, Path], pid: int) -> None:
     for folder in folders.values():
         (folder / "cgroup.procs").write_text(str(pid))
 
 
-def bubblewrap(home: str, visible: list[str], writable: list[str]) -> list[str]:
+def bubblewrap(home: str, visible: list[str], writable: list[str], die_with_parent: bool = True) -> list[str]:
     """bwrap arguments, as an unprivileged user: what a student's server sees of the machine."""
     args = ["bwrap", "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--disable-userns",
-            "--die-with-parent", *system_mounts(), "--ro-bind", "/etc", "/etc"]
+            *(["--die-with-parent"] if die_with_parent else []), *system_mounts(), "--ro-bind", "/etc", "/etc"]
     args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/dev/shm", "--tmpfs", "/home"]
     for folder in visible:
         args += ["--ro-bind", folder, folder]
@@ -170,8 +202,12 @@ class ClassroomSpawner(LocalProcessSpawner):
             env.update({name: str(threads_for(self.cpu_limit)) for name in THREAD_VARIABLES})
         return env
 
+    @property
+    def limited(self) -> bool:
+        return bool(self.mem_limit or self.cpu_limit)
+
     def _cgroups(self) -> dict[str, Path]:
-        if not (self.mem_limit or self.cpu_limit):
+        if not self.limited:
             return {}
         folders = cgroup_folders(self.user.name, self.cgroup_parent)
         write_limits(folders, self.mem_limit, self.cpu_limit)
@@ -191,14 +227,19 @@ class ClassroomSpawner(LocalProcessSpawner):
         self.port = server_port(pwd.getpwnam(self.user.name).pw_uid, self.port_base, ephemeral_ports())
         if self.confine:
             home = pwd.getpwnam(self.user.name).pw_dir
-            self.cmd = [*bubblewrap(home, self.visible, self.writable), *self.server_cmd]
+            self.cmd = [*bubblewrap(home, self.visible, self.writable, die_with_parent=not self.limited),
+                        *self.server_cmd]
         else:
             self.cmd = list(self.server_cmd)
         return await super().start()
 
     async def stop(self, now=False):
+        """Through the cgroup when there is one: bubblewrap does not pass signals on to the server."""
+        folders = cgroup_folders(self.user.name, self.cgroup_parent) if self.limited else {}
+        if folders:
+            await end_processes(folders, grace=0 if now else self.term_timeout)
         await super().stop(now=now)
-        if self.mem_limit or self.cpu_limit:
-            left = await remove_cgroups(cgroup_folders(self.user.name, self.cgroup_parent))
+        if folders:
+            left = await remove_cgroups(folders)
             if left:
                 self.log.warning("cgroup folders of %s still busy, left in place: %s", self.user.name, left)

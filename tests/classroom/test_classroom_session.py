@@ -1,7 +1,7 @@
 """What a lab session asks of the machine: students' servers and kernels that cannot take each other's
-ports, and the cgroups of stopped servers cleaned up.
+ports, a hub restart that loses nothing, idle servers stopped, and the cgroups of stopped servers removed.
 
-Runs last (the file name), since it stops a student's server.
+Runs last (the file name): it restarts the hub and stops students' servers.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from hubclient import wait_for
+from hubclient import responds, wait_for
 from spawner import cgroup_folders
 
 pytestmark = pytest.mark.slow
@@ -77,6 +77,44 @@ def test_students_servers_have_ports_of_their_own_and_kernels_unix_sockets(users
         assert all(c["ip"].startswith(str(runtime(student))) for c in connections), connections
 
 
+def kernel_pids(student, kernel: str) -> list[int]:
+    uid = pwd.getpwnam(student.name).pw_uid
+    return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _owned(p, uid)
+            and kernel in command_line(int(p.name))]
+
+
+def _owned(process: Path, uid: int) -> bool:
+    try:
+        return process.stat().st_uid == uid
+    except FileNotFoundError:
+        return False
+
+
+def notebook(text: str) -> dict:
+    cell = {"cell_type": "markdown", "metadata": {}, "source": text}
+    return {"type": "notebook", "format": "json",
+            "content": {"cells": [cell], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}}
+
+
+def test_a_hub_restart_leaves_students_servers_and_kernels_running(users, hub, hub_process):
+    student = users[hub.students[0]]
+    student.start_server()
+    kernel = start_kernel(student)
+    before = kernel_pids(student, kernel)
+    student.call("PUT", f"{student.server}/api/contents/pendant-la-seance.ipynb", json=notebook("avant"))
+    hub_process.stop()
+    assert not responds(f"{hub.url}/hub/api/")
+    assert before and kernel_pids(student, kernel) == before, "the kernel died with the hub"
+    hub_process.start()
+    wait_for(lambda: student.session.get(f"{hub.url}/hub/api/users/{student.name}").json()
+             .get("servers", {}).get("", {}).get("ready"), 60, "the new hub did not find the server again")
+    kernels = [k["id"] for k in student.call("GET", f"{student.server}/api/kernels").json()]
+    assert kernel in kernels and kernel_pids(student, kernel) == before
+    student.call("PUT", f"{student.server}/api/contents/pendant-la-seance.ipynb", json=notebook("après"))
+    saved = student.call("GET", f"{student.server}/api/contents/pendant-la-seance.ipynb").json()
+    assert saved["content"]["cells"][0]["source"] == "après"
+
+
 def test_a_stopped_servers_cgroup_is_removed(users, hub):
     student = users[hub.students[-1]]
     student.start_server()
@@ -88,3 +126,17 @@ def test_a_stopped_servers_cgroup_is_removed(users, hub):
              60, f"the server of {student.name} did not stop")
     wait_for(lambda: not any(folder.exists() for folder in folders.values()), 30,
              f"cgroup folders left after the server stopped: {folders}")
+
+
+def test_an_idle_server_is_stopped_after_the_classrooms_timeout(users, hub, hub_process):
+    """The hub restarted with a timeout of 20 s: jupyterhub-idle-culler stops a server nobody uses (the last
+    test of the classroom: every server is idle from then on)."""
+    student = users[hub.students[0]]
+    student.start_server()
+    folders = cgroup_folders(student.name)
+    hub_process.stop()
+    hub_process.start(CLASSROOM_CULL_TIMEOUT="20")
+    wait_for(lambda: not student.session.get(f"{hub.url}/hub/api/users/{student.name}").json().get("servers"),
+             120, f"the idle server of {student.name} was not stopped")
+    wait_for(lambda: not any(folder.exists() for folder in folders.values()), 30,
+             f"cgroup folders left after the server was culled: {folders}")

@@ -57,11 +57,20 @@ def test_hub_config_follows_nbgraders_jupyterhub_setup(monkeypatch):
     roles = {role["name"]: role for role in config.JupyterHub.load_roles}
     assert "access:services!service=cours" in roles["formgrade-cours"]["scopes"]
     assert roles["formgrade-cours"]["groups"] == ["formgrade-cours"]
-    (service,) = config.JupyterHub.services
+    service, culler = config.JupyterHub.services
     assert service["name"] == "cours" and service["user"] == "grader-cours"
     assert service["cwd"] == "/home/grader-cours/cours"
     assert service["environment"]["JUPYTERHUB_DEFAULT_URL"] == "/formgrader"
     assert config.Authenticator.allowed_users == {"ines", "sam", "lea"}
+
+
+def test_idle_servers_are_stopped_after_the_classrooms_timeout_and_outlive_a_hub_restart(monkeypatch):
+    config = hub_config(monkeypatch, CLASSROOM_CULL_TIMEOUT="1800")
+    (culler,) = [s for s in config.JupyterHub.services if s["name"] == "idle-culler"]
+    assert culler["command"][-1] == "--timeout=1800" and config.JupyterHub.cleanup_servers is False
+    assert "delete:servers" in {r["name"]: r for r in config.JupyterHub.load_roles}["idle-culler"]["scopes"]
+    never = hub_config(monkeypatch, CLASSROOM_CULL_TIMEOUT="0")
+    assert "idle-culler" not in [s["name"] for s in never.JupyterHub.services]
 
 
 def test_students_servers_see_their_environment_not_the_graders(monkeypatch):
