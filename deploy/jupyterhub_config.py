@@ -107,5 +107,29 @@ c.Spawner.environment = {
     "NBGRADER_EXCHANGE": str(room.exchange),
     "PATH": f"{room.student_env / 'bin'}:/usr/bin:/bin",
 }
+# ---------------------------------------------------------------- « la séance en direct »
+# Each self-check in a student's kernel posts its verdict (TP, function, points, the named mistake; never
+# code) to the course's `seance` service, authenticated by the server's own hub token; instructors read
+# the live page at /services/seance/ (the custom scope below). CLASSROOM_LIVE=0 turns it all off.
+if room.live:
+    c.JupyterHub.custom_scopes = {"custom:seance:read": {"description": "Read the course's live session page"}}
+    c.JupyterHub.services.append({
+        "name": "seance",
+        "display": False,  # students may post to it, not read it: the menu would lead them to a refusal
+        "url": f"http://127.0.0.1:{room.service_port - 1}",
+        "command": [str(room.grader_env / "bin" / "python"), "-m", "autograder.seance"],
+        "user": room.grader,
+        "cwd": str(room.course_root),
+        "oauth_no_confirm": True,
+        "oauth_client_allowed_scopes": ["custom:seance:read"],
+        "environment": {"SEANCE_COURSE": course, "SEANCE_DATABASE": str(room.course_root / "seance.sqlite")},
+    })
+    for role in c.JupyterHub.load_roles:
+        if role["name"] == f"nbgrader-{course}":
+            role["scopes"].append("access:services!service=seance")
+        if role["name"] == f"formgrade-{course}":
+            role["scopes"] += ["access:services!service=seance", "custom:seance:read"]
+    c.Spawner.environment["AUTOGRADER_SEANCE_URL"] = f"{room.url}/services/seance/api/verdicts"
+
 c.Spawner.start_timeout = 120
 c.Spawner.http_timeout = 120

@@ -57,7 +57,7 @@ def test_hub_config_follows_nbgraders_jupyterhub_setup(monkeypatch):
     roles = {role["name"]: role for role in config.JupyterHub.load_roles}
     assert "access:services!service=cours" in roles["formgrade-cours"]["scopes"]
     assert roles["formgrade-cours"]["groups"] == ["formgrade-cours"]
-    service, culler = config.JupyterHub.services
+    (service,) = [s for s in config.JupyterHub.services if s["name"] == "cours"]
     assert service["name"] == "cours" and service["user"] == "grader-cours"
     assert service["cwd"] == "/home/grader-cours/cours"
     assert service["environment"]["JUPYTERHUB_DEFAULT_URL"] == "/formgrader"
@@ -71,6 +71,19 @@ def test_idle_servers_are_stopped_after_the_classrooms_timeout_and_outlive_a_hub
     assert "delete:servers" in {r["name"]: r for r in config.JupyterHub.load_roles}["idle-culler"]["scopes"]
     never = hub_config(monkeypatch, CLASSROOM_CULL_TIMEOUT="0")
     assert "idle-culler" not in [s["name"] for s in never.JupyterHub.services]
+
+
+def test_the_live_session_is_read_by_the_graders_group_and_fed_by_every_server_or_off(monkeypatch):
+    config = hub_config(monkeypatch, CLASSROOM_COURSE="cours")
+    roles = {role["name"]: role for role in config.JupyterHub.load_roles}
+    assert "custom:seance:read" in roles["formgrade-cours"]["scopes"]
+    assert "custom:seance:read" not in roles["nbgrader-cours"]["scopes"]
+    assert "access:services!service=seance" in roles["nbgrader-cours"]["scopes"]
+    assert config.Spawner.environment["AUTOGRADER_SEANCE_URL"].endswith("/services/seance/api/verdicts")
+    off = hub_config(monkeypatch, CLASSROOM_COURSE="cours", CLASSROOM_LIVE="0")
+    assert "seance" not in [s["name"] for s in off.JupyterHub.services]
+    assert "AUTOGRADER_SEANCE_URL" not in off.Spawner.environment
+    assert not any("seance" in scope for role in off.JupyterHub.load_roles for scope in role["scopes"])
 
 
 def test_students_servers_see_their_environment_not_the_graders(monkeypatch):
