@@ -14,6 +14,10 @@ account) with two additions:
   another server can take before this one binds it). Kernels talk to their server over unix sockets in
   the student's own runtime folder (`KernelManager.transport = "ipc"`, in `jupyterhub_config.py`): they
   hold no TCP port at all.
+* **A class-wide memory limit.** The parent of the per-user cgroups may use at most the machine's
+  memory minus `class_mem_reserve` (the hub, its proxy, the grader and the system keep that): when the
+  students together ask for more than the machine has, the kernel's OOM killer takes a student's process
+  (the largest: a kernel), never the hub or the grader.
 * **Servers that outlive the hub.** With limits on, a server is stopped through its cgroup (every
   process in it gets SIGTERM, then SIGKILL), so it need not die with the hub: restarting the hub
   (`JupyterHub.cleanup_servers = False`) leaves students' servers and kernels running, and the new hub
@@ -38,6 +42,7 @@ import time
 from pathlib import Path
 
 from jupyterhub.spawner import LocalProcessSpawner
+from jupyterhub.traitlets import ByteSpecification
 from traitlets import Bool, Integer, List, Unicode
 
 from autograder.bubblewrap import THREAD_VARIABLES, system_mounts
@@ -170,6 +175,22 @@ async def end_processes(folders: dict[str, Path], grace: float) -> None:
             return
 
 
+def machine_memory() -> int:
+    """The machine's memory in bytes (MemTotal)."""
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1]) * 1024
+    raise CgroupError("no MemTotal in /proc/meminfo")
+
+
+def write_class_limit(folders: dict[str, Path], limit: int) -> None:
+    """The memory limit of the parent of the per-user cgroups (the students' servers together)."""
+    if "unified" in folders:
+        (folders["unified"].parent / "memory.max").write_text(str(limit))
+    elif "memory" in folders:
+        (folders["memory"].parent / "memory.limit_in_bytes").write_text(str(limit))
+
+
 def join(folders: dict[str, Path], pid: int) -> None:
     for folder in folders.values():
         (folder / "cgroup.procs").write_text(str(pid))
@@ -195,6 +216,9 @@ class ClassroomSpawner(LocalProcessSpawner):
     confine = Bool(True, config=True, help="Run the server under bubblewrap (see the module docstring).")
     cgroup_parent = Unicode("jupyterhub", config=True, help="Parent of the per-user cgroups.")
     port_base = Integer(20000, config=True, help="A user's server listens on port_base + the account's uid.")
+    class_mem_reserve = ByteSpecification(2 << 30, config=True,
+                                          help="Memory the students' servers together leave to the rest of the "
+                                               "machine (hub, proxy, grader, system).")
 
     def get_env(self):
         env = super().get_env()
@@ -211,6 +235,7 @@ class ClassroomSpawner(LocalProcessSpawner):
             return {}
         folders = cgroup_folders(self.user.name, self.cgroup_parent)
         write_limits(folders, self.mem_limit, self.cpu_limit)
+        write_class_limit(folders, machine_memory() - self.class_mem_reserve)
         return folders
 
     def make_preexec_fn(self, name):

@@ -123,6 +123,8 @@ def test_v1_cgroup_folders_sit_under_the_hubs_own_cgroups(monkeypatch, tmp_path)
     spawner.write_limits(folders, 2 << 30, 1.5)
     assert (folders["memory"] / "memory.limit_in_bytes").read_text() == str(2 << 30)
     assert (folders["cpu"] / "cpu.cfs_quota_us").read_text() == "150000"
+    spawner.write_class_limit(folders, 20 << 30)  # the students' servers together
+    assert (tmp_path / "memory/hub/jupyterhub/memory.limit_in_bytes").read_text() == str(20 << 30)
 
 
 def test_no_cgroup_controller_is_an_error_that_says_what_to_do(monkeypatch, tmp_path):
