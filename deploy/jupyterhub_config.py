@@ -131,5 +131,10 @@ if room.live:
             role["scopes"] += ["access:services!service=seance", "custom:seance:read"]
     c.Spawner.environment["AUTOGRADER_SEANCE_URL"] = f"{room.url}/services/seance/api/verdicts"
 
-c.Spawner.start_timeout = 120
-c.Spawner.http_timeout = 120
+# A whole class logging in at once waits on a French page (deploy/templates/spawn_pending.html), shown at
+# once rather than after 10 s of a hanging request; 60 servers started together took up to 101 s here
+# before the ports were fixed: 300 s leaves room for a slower machine or a larger class.
+c.JupyterHub.template_paths = [str(Path(__file__).resolve().parent / "templates")]
+c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 0}
+c.Spawner.start_timeout = 300
+c.Spawner.http_timeout = 300

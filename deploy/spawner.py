@@ -258,6 +258,10 @@ class ClassroomSpawner(LocalProcessSpawner):
             self.cmd = list(self.server_cmd)
         return await super().start()
 
+    async def progress(self):
+        """What the waiting page says while the server starts (JupyterHub's own: « Spawning server... »)."""
+        yield {"progress": 50, "message": "Démarrage de votre serveur…"}
+
     async def stop(self, now=False):
         """Through the cgroup when there is one: bubblewrap does not pass signals on to the server."""
         folders = cgroup_folders(self.user.name, self.cgroup_parent) if self.limited else {}

@@ -14,8 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from playwright.sync_api import expect, sync_playwright
+
 from hubclient import responds, wait_for
 from spawner import cgroup_folders
+from test_classroom_browser import CHROMIUM, CHROMIUM_ARGS, logged_in, shot
 
 pytestmark = pytest.mark.slow
 
@@ -126,6 +129,24 @@ def test_a_stopped_servers_cgroup_is_removed(users, hub):
              60, f"the server of {student.name} did not stop")
     wait_for(lambda: not any(folder.exists() for folder in folders.values()), 30,
              f"cgroup folders left after the server stopped: {folders}")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()
+
+
+def test_a_student_whose_server_starts_waits_on_a_french_page(browser, users, hub):
+    name = hub.students[-1]
+    assert not users[name].session.get(f"{hub.url}/hub/api/users/{name}").json().get("servers")  # stopped above
+    page = logged_in(browser, hub, name)
+    expect(page.get_by_text("Votre serveur démarre.")).to_be_visible(timeout=30_000)
+    expect(page.locator("#progress-message")).to_have_text(re.compile("Démarrage de votre serveur|Server ready"))
+    shot(page, "attente-demarrage")
+    page.wait_for_url(re.compile(r"/user/[^/]+/lab"), timeout=180_000)
 
 
 def test_an_idle_server_is_stopped_after_the_classrooms_timeout(users, hub, hub_process):
