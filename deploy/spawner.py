@@ -1,7 +1,7 @@
 """Students' single-user servers on one machine: per-user CPU and memory limits, and a narrow view.
 
 `ClassroomSpawner` is JupyterHub's `LocalProcessSpawner` (a server runs as the user's own
-account) with two additions:
+account) with these additions:
 
 * **Limits.** Each user's server and kernels share one cgroup with `mem_limit` bytes of
   memory and `cpu_limit` cores; `OMP_NUM_THREADS` (and the other thread-count variables
@@ -12,8 +12,9 @@ account) with two additions:
   hub restart, below the ephemeral range the kernel hands out to outgoing connections, so that two
   students' servers never get the same port (`LocalProcessSpawner` picks a free random port, which
   another server can take before this one binds it). Kernels talk to their server over unix sockets in
-  the student's own runtime folder (`KernelManager.transport = "ipc"`, in `jupyterhub_config.py`): they
-  hold no TCP port at all.
+  the student's own runtime folder (`KernelManager.transport = "ipc"`, in `jupyterhub_config.py`), not
+  over five TCP ports the server picks and the kernel binds later (ipykernel still binds one port for its
+  output pipe, which it picks itself, retrying on a taken one).
 * **A class-wide memory limit.** The parent of the per-user cgroups may use at most the machine's
   memory minus `class_mem_reserve` (the hub, its proxy, the grader and the system keep that): when the
   students together ask for more than the machine has, the kernel's OOM killer takes a student's process
