@@ -53,6 +53,7 @@ class Student:
     cells: int = 0
     failure: str = ""
     peak_mib: float | None = None
+    anonymous_mib: float | None = None
     user: User | None = field(default=None, repr=False)
 
 
@@ -133,6 +134,17 @@ def available_mib() -> float:
     return float("nan")
 
 
+def anonymous_mib(name: str) -> float | None:
+    """The student's processes' own memory now (not the files they share with everyone's: torch's libraries)."""
+    folders = cgroup_folders(name)
+    for path, key in ((folders.get("memory", Path("/nonexistent")) / "memory.stat", "total_rss"),
+                      (folders.get("unified", Path("/nonexistent")) / "memory.stat", "anon")):
+        if path.exists():
+            stats = dict(line.split() for line in path.read_text().splitlines())
+            return int(stats[key]) / 2**20
+    return None
+
+
 def peak_mib(name: str) -> float | None:
     folders = cgroup_folders(name)
     for path in (folders.get("memory", Path("/nonexistent")) / "memory.max_usage_in_bytes",
@@ -186,7 +198,7 @@ def main() -> int:
             start = time.monotonic()
             list(pool.map(lambda s: run_all(room, s, notebook, start, args.timeout), students))
         for s in students:
-            s.peak_mib = peak_mib(s.name)
+            s.peak_mib, s.anonymous_mib = peak_mib(s.name), anonymous_mib(s.name)
     finally:
         sampling.set()
         os.killpg(hub.pid, signal.SIGTERM)
@@ -203,6 +215,7 @@ def main() -> int:
         "ready_s": quantiles([s.ready_s for s in students if s.ready_s is not None]),
         "run_all_s": quantiles([s.run_all_s for s in students if s.run_all_s is not None]),
         "peak_mib_per_student": quantiles([s.peak_mib for s in students if s.peak_mib is not None]),
+        "anonymous_mib_per_student": quantiles([s.anonymous_mib for s in students if s.anonymous_mib is not None]),
         "lowest_available_mib": min(lowest),
         "failures": {s.name: s.failure for s in students if s.failure},
         "per_student": [{k: v for k, v in asdict(s).items() if k != "user"} for s in students],
@@ -213,7 +226,8 @@ def main() -> int:
     print(f"{len(students)} students, {args.tp}, {os.cpu_count()} cores")
     print(f"  server ready (s):        {fmt(figures['ready_s'])}")
     print(f"  Run All finished (s):    {fmt(figures['run_all_s'])}")
-    print(f"  peak memory (MiB/each):  {fmt(figures['peak_mib_per_student'])}")
+    print(f"  peak memory (MiB/each):  {fmt(figures['peak_mib_per_student'])}  (its cgroup's, shared files included)")
+    print(f"  own memory (MiB/each):   {fmt(figures['anonymous_mib_per_student'])}  (after Run All, kernels alive)")
     print(f"  lowest available memory: {figures['lowest_available_mib']:.0f} MiB")
     print(f"  failures: {len(figures['failures'])}")
     for name, failure in figures["failures"].items():
