@@ -19,11 +19,10 @@ import torch.nn.functional as F
 from torch.utils._pytree import tree_map
 
 from autograder.assignment import Assignment
-from autograder.data import digit_images_test_set
 from autograder.specs import Case, FunctionSpec, Mistake
 from autograder.toolkit import (COMMON_HINTS, F32, F64, by_hand, forbidden, gradients, labels, layer_gradients, randn,
                                 table)
-from autograder.training import DigitsTraining
+from autograder.tp12 import training
 
 VECTORISED = by_hand(loop_message="boucle Python détectée : hors de conv2d_naive, le TP demande du code sans boucle "
                                   "(indexation par des arange diffusés, reshape, produits matriciels)")
@@ -433,13 +432,9 @@ CNN_BACKWARD = FunctionSpec(
     ),
 )
 
-# ------------------------------------------------------------------ training
-
-TRAINING = DigitsTraining(  # the reference: see the README for its mean and range over training seeds 0-9
-    logits=lambda p, x: _network(p, x.to(torch.float64))["s2"], test_set=digit_images_test_set,
-    uses="vos fonctions (cnn_forward, cnn_backward et celles qu'elles appellent)").spec()
+# ------------------------------------------------------------------ training: `training.py`
 
 ASSIGNMENT = Assignment(reference=f"{__package__}.reference", specs=[
     CONV2D_NAIVE, IM2COL, CONV2D_FORWARD, CONV2D_BACKWARD, MAXPOOL2_FORWARD, MAXPOOL2_BACKWARD, CNN_FORWARD,
-    CNN_BACKWARD, TRAINING])
+    CNN_BACKWARD, training.SPEC])
 grade = ASSIGNMENT.grade

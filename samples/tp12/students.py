@@ -24,7 +24,8 @@ STUDENTS = {
     },
     # col2im writing over the overlapping windows instead of adding (dl_x wrong, dl_w and dl_b right: the
     # training does not use dl_x), indices local to each window in maxpool2_forward (the training sends
-    # every gradient to the first pixels of the image)
+    # every gradient to the first pixels of the image: the network still reaches 95,8 %, but its gradients
+    # are not torch's, and the training keeps a third of its points)
     "chloe": {
         "conv2d_backward": (
             "def conv2d_backward(dl_y: torch.Tensor, x: torch.Tensor, w: torch.Tensor,\n"
@@ -60,5 +61,5 @@ STUDENTS = {
 # (the untouched release scores 0 everywhere; tests/contract/test_contract.py checks all of it).
 EXPECTED = {
     "bruno": {"test_conv2d_forward": 0, "test_maxpool2_backward": 0, "test_training": 0},
-    "chloe": {"test_conv2d_backward": 2, "test_maxpool2_forward": 1, "test_training": 0},
+    "chloe": {"test_conv2d_backward": 2, "test_maxpool2_forward": 1, "test_training": 1},
 }
