@@ -365,6 +365,8 @@ TRIAL = [
     ("conv2d_forward", code("conv2d_forward", *FORWARD,
                             "y = w.flip(2, 3).reshape(K, -1) @ im2col(x, kh, kw, padding) + b[:, None]",
                             "return y.reshape(N, K, Ho, Wo)"), "le noyau est retourné"),
-    ("maxpool2_forward", code("maxpool2_forward", *POOL, "return y, local"), "argmax donne la position dans la fenêtre"),
+    ("maxpool2_backward", code("maxpool2_backward",
+                               "return dl_y.repeat_interleave(2, dim=2).repeat_interleave(2, dim=3)"),
+     "le gradient est copié sur toute la fenêtre"),
 ]
 TRIAL_TRAINING = "exactitude de test du réseau entraîné"
