@@ -7,7 +7,8 @@ added on the wrong axis still runs), several channels and kernels of two rows an
 (patch order, flipped kernel), padding 1 (padding ignored), C = K (a kernel not transposed still runs,
 with a 1×1 kernel and a 3×3 one), a 1×1 kernel, batches of 1 and more; tie-free max-pooling inputs
 (normal draws) of even sizes; in the CNN, a channel whose pre-activations are all negative (its windows
-are all zeros after ReLU: there the pooling's indices and the gradient depend on ReLU's place).
+are all zeros after ReLU: there the pooling's indices and the gradient depend on ReLU's place). The
+convolutions get one extra case of random sizes on top (`_with_random`).
 """
 
 from __future__ import annotations
@@ -68,6 +69,21 @@ CONVOLUTIONS = [
 # for the gradients, C = K first: dl_x without its transpose runs there (w.reshape(K, -1) @ dl_y with a 1×1 kernel)
 GRADIENTS = [CONVOLUTIONS[i] for i in (4, 3, 0, 1, 2)]
 NAIVE = [(label.replace("rembourrage 1", "sans rembourrage"), *sizes[:-1], 0) for label, *sizes in CONVOLUTIONS]
+
+
+def _with_random(rows: list[tuple], draw, padding: bool = True):
+    """The built cases of `rows`, then one extra case of random sizes (float64, N, C, K from 1, kernels of
+    1 to 3 rows and columns, images as small as the kernel), drawn after them."""
+    built = table(rows, draw)
+
+    def cases(gen: torch.Generator) -> list[Case]:
+        found = built(gen)
+        n, c, k, kh, kw, p, dh, dw = (int(v) for v in torch.randint(0, 100, (8,), generator=gen))
+        n, c, k, kh, kw, p = 1 + n % 3, 1 + c % 3, 1 + k % 4, 1 + kh % 3, 1 + kw % 3, p % 2 if padding else 0
+        h, w = kh + dh % 4, kw + dw % 4
+        label = f"float64, au hasard : lot {n}, image {c}×{h}×{w}, {k} filtre(s) {kh}×{kw}, rembourrage {p}"
+        return [*found, Case(label=label, inputs=draw(gen, n, c, h, w, k, kh, kw, p), extra=True)]
+    return cases
 
 
 def _conv(gen: torch.Generator, n, c, h, w, k, kh, kw, padding) -> dict:
@@ -155,13 +171,13 @@ def _conv_mistakes(padding: bool) -> tuple[Mistake, ...]:
 
 CONV2D_NAIVE = FunctionSpec(
     name="conv2d_naive", points=1, arguments=("x", "w", "b"), outputs=("conv2d_naive(x, w, b)",),
-    cases=table(NAIVE, _conv), oracle=lambda a: (_conv_oracle(a),), error_hints=CONV_HINTS,
+    cases=_with_random(NAIVE, _conv, padding=False), oracle=lambda a: (_conv_oracle(a),), error_hints=CONV_HINTS,
     policy=replace(LOOPS_ALLOWED, forbidden=(*CONV, *UNFOLD)), mistakes=_conv_mistakes(padding=False),
 )
 
 IM2COL = FunctionSpec(
     name="im2col", points=2, arguments=("x", "kh", "kw", "padding"), outputs=("im2col(x, kh, kw, padding)",),
-    cases=table(CONVOLUTIONS, _windows), oracle=lambda a: (_unfold(a),), error_hints=CONV_HINTS,
+    cases=_with_random(CONVOLUTIONS, _windows), oracle=lambda a: (_unfold(a),), error_hints=CONV_HINTS,
     policy=replace(VECTORISED, forbidden=(*UNFOLD, *CONV)),
     mistakes=(
         Mistake(output=0, message="ordre des lignes d'une fenêtre : F.unfold range la fenêtre (c, i, j), canal d'abord, "
@@ -182,7 +198,7 @@ IM2COL = FunctionSpec(
 
 CONV2D_FORWARD = FunctionSpec(
     name="conv2d_forward", points=2, arguments=("x", "w", "b", "padding"),
-    outputs=("conv2d_forward(x, w, b, padding)",), cases=table(CONVOLUTIONS, _conv),
+    outputs=("conv2d_forward(x, w, b, padding)",), cases=_with_random(CONVOLUTIONS, _conv),
     oracle=lambda a: (_conv_oracle(a),), error_hints=CONV_HINTS,
     policy=replace(VECTORISED, forbidden=(*CONV, *UNFOLD)), mistakes=_conv_mistakes(padding=True),
 )
@@ -220,7 +236,7 @@ def _full_convolution_square(a: dict) -> torch.Tensor:
 
 CONV2D_BACKWARD = FunctionSpec(
     name="conv2d_backward", points=3, arguments=("dl_y", "x", "w", "padding"), outputs=("dl_w", "dl_b", "dl_x"),
-    cases=table(GRADIENTS, _conv_gradient), oracle=_conv_gradients, error_hints=CONV_HINTS,
+    cases=_with_random(GRADIENTS, _conv_gradient), oracle=_conv_gradients, error_hints=CONV_HINTS,
     policy=replace(VECTORISED, forbidden=(*CONV_GRAD, *CONV_TRANSPOSE, *CONV, *UNFOLD, *FOLD)),
     mistakes=(
         Mistake(output=0, message="dl_w n'est pas sommé sur le lot : chaque exemple donne un gradient de w, et "

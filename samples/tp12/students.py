@@ -9,7 +9,7 @@ STUDENTS = {
     "alice": {},
     # the bias added along the last axis in conv2d_forward (the training's 16 maps of 8 × 8 cannot take it:
     # the training stops on her function), the pooling's gradient copied over the whole window
-    "bruno": {
+    "mathis": {
         "conv2d_forward": (
             "def conv2d_forward(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, padding: int) -> torch.Tensor:\n"
             "    N, C, H, W = x.shape\n"
@@ -26,7 +26,7 @@ STUDENTS = {
     # training does not use dl_x), indices local to each window in maxpool2_forward (the training sends
     # every gradient to the first pixels of the image: the network still reaches 95,8 %, but its gradients
     # are not torch's, and the training keeps a third of its points)
-    "chloe": {
+    "nadia": {
         "conv2d_backward": (
             "def conv2d_backward(dl_y: torch.Tensor, x: torch.Tensor, w: torch.Tensor,\n"
             "                    padding: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:\n"
@@ -60,6 +60,6 @@ STUDENTS = {
 # What plain nbgrader gives each copy, per test cell, where it differs from full marks
 # (the untouched release scores 0 everywhere; tests/contract/test_contract.py checks all of it).
 EXPECTED = {
-    "bruno": {"test_conv2d_forward": 0, "test_maxpool2_backward": 0, "test_training": 0},
-    "chloe": {"test_conv2d_backward": 2, "test_maxpool2_forward": 1, "test_training": 1},
+    "mathis": {"test_conv2d_forward": 0, "test_maxpool2_backward": 0, "test_training": 0},
+    "nadia": {"test_conv2d_backward": 2, "test_maxpool2_forward": 1, "test_training": 1},
 }
