@@ -31,3 +31,27 @@ def digits_train_set() -> tuple[torch.Tensor, torch.Tensor]:
     """The notebooks' training split of the digits (the other 80 %), standardised the same way, in float64,
     and its digit labels (int64)."""
     return _digits_split()[:2]
+
+
+@functools.lru_cache(maxsize=1)
+def _digit_images() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits, labels = load_digits(return_X_y=True)
+    train, test, train_labels, test_labels = train_test_split(digits, labels, test_size=0.2, shuffle=True,
+                                                              stratify=labels, random_state=0)
+    # one scale for every pixel (not TP 10's per pixel one): a shifted image stays an image of the same scale
+    return (torch.tensor(train / 16 - 0.3, dtype=torch.float64).reshape(-1, 1, 8, 8), torch.tensor(train_labels),
+            torch.tensor(test / 16 - 0.3, dtype=torch.float64).reshape(-1, 1, 8, 8), torch.tensor(test_labels))
+
+
+def digit_images_test_set() -> tuple[torch.Tensor, torch.Tensor]:
+    """The digits' test split (the one of `digits_test_set`) as images `(N, 1, 8, 8)`, every pixel scaled by
+    1/16 and centred by −0.3, in float64, and its labels (int64): the images a CNN reads."""
+    return _digit_images()[2:]
+
+
+def digit_images_train_set() -> tuple[torch.Tensor, torch.Tensor]:
+    """The training split as images `(N, 1, 8, 8)`, scaled as `digit_images_test_set`'s, and its labels."""
+    return _digit_images()[:2]

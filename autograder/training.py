@@ -80,6 +80,7 @@ class DigitsTraining:
     params: str | None = "params"
     also: tuple[str, ...] = ()  # other variables the training must leave
     points: float = 3
+    test_set: Callable[[], tuple[torch.Tensor, torch.Tensor]] = digits_test_set  # the inputs `logits` reads
     full_marks: float = 0.95
     chance: float = 0.5
 
@@ -107,7 +108,7 @@ class DigitsTraining:
                              fractions=self.fractions)
 
     def accuracy(self, parameters: dict[str, torch.Tensor]) -> float:
-        inputs, labels = digits_test_set()
+        inputs, labels = self.test_set()
         logits = self.logits({k: parameters[k].to(torch.float64) for k in self.keys}, inputs)
         return (logits.argmax(dim=1) == labels).double().mean().item()
 
@@ -121,7 +122,7 @@ class DigitsTraining:
                 or any(type(t) is not torch.Tensor for t in parameters.values()):
             return 0.0, [plain(self.malformed)]
         return self.grade.judge(accuracy_of=lambda: self.accuracy(parameters), tensors=list(parameters.values()),
-                                reported=values[self.grade.reported_name], test_size=len(digits_test_set()[1]))
+                                reported=values[self.grade.reported_name], test_size=len(self.test_set()[1]))
 
     def spec(self) -> VariablesSpec:
         return VariablesSpec(name="training", label="entraînement", points=self.points, variables=self.variables,
