@@ -153,7 +153,7 @@ else:
                       "autograded": sorted(p.name for p in (course / "autograded").glob("*")),
                       "feedback": sorted(p.name for p in (course / "feedback").glob("*")),
                       "seccomp": [l.split()[1] for l in open("/proc/self/status") if l.startswith("Seccomp:")][0],
-                      "uid": os.getuid()}))
+                      "uid": os.getuid(), "network": sorted(os.listdir("/sys/class/net"))}))
 """
 
 
@@ -217,7 +217,7 @@ def test_the_grader_image_grades_the_sample_class_under_the_shipped_profile_only
     # the shipped profile: every copy graded, each kernel in bubblewrap, as `make demo` grades them
     graded = grader("grade")
     assert graded["returncode"] == 0, graded["output"]
-    assert (graded["uid"], graded["seccomp"]) == (0, "2")
+    assert (graded["uid"], graded["seccomp"], graded["network"]) == (0, "2", ["lo"])
     assert graded["scores"] == expected_scores(TP, list(students))
     print(f"\n{TP} in the grader image: " + json.dumps(
         {student: sum(cells.values()) for student, cells in graded["scores"].items()}))
@@ -418,7 +418,7 @@ def test_a_release_notebook_runs_top_to_bottom_with_its_self_check(student_serve
         for cell in notebook.cells:
             if cell.cell_type == "code" and cell.get("execution_count"):
                 text = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
-                errors = [o.ename for o in cell.outputs if o.output_type == "error"]
+                errors = [f"{o.ename}: {o.evalue}" for o in cell.outputs if o.output_type == "error"]
                 found.append((cell.source, text, errors))
         return found
 
@@ -430,6 +430,8 @@ def test_a_release_notebook_runs_top_to_bottom_with_its_self_check(student_serve
     assert checks and all(text.strip() for _, text in checks), checks  # each self-check says something
     print(f"\nself-check of the reference copy, first cell: {checks[0][1].strip()[:300]}")
     wrong = outputs(ran[mistaken])
-    failed = [(source, text) for source, text, errors in wrong if errors and source.startswith("verifier(")]
+    # a failed self-check stops Run All there, with its diagnosis (VerificationRatee, autograder/selfcheck.py)
+    failed = [(source, errors[0]) for source, _, errors in wrong if errors and source.startswith("verifier(")]
     assert failed, f"{mistaken}'s copy: no self-check stopped on a mistake"
-    print(f"self-check of {mistaken}'s copy, first failure: {failed[0][0].strip()} -> {failed[0][1].strip()[:400]}")
+    assert failed[0][1].startswith("VerificationRatee") and "❌" in failed[0][1], failed[0]
+    print(f"self-check of {mistaken}'s copy, first failure: {failed[0][0].strip()} -> {failed[0][1][:400]}")
