@@ -379,9 +379,9 @@ def test_the_student_image_serves_jupyterlab_with_the_student_extensions_only(st
 def test_the_student_kit_holds_the_checks_and_no_solution(student_server):
     done = student_server["exec"]("python", "-c", (
         "import importlib.util as u, json, subprocess; "
-        "print(json.dumps({'checks': u.find_spec('autograder.tp09.checks') is not None, "
+        f"print(json.dumps({'checks': u.find_spec('autograder.{TP}.checks') is not None, "
         "'selfcheck': u.find_spec('autograder.selfcheck') is not None, "
-        "'reference': u.find_spec('autograder.tp09.reference') is not None, "
+        f"'reference': u.find_spec('autograder.{TP}.reference') is not None, "
         "'found': subprocess.run(['find', '/', '-xdev', '(', '-path', '*/autograder/tp*/reference.py', '-o', "
         "'-path', '*/source/tp*/*.ipynb', ')', '-print'], capture_output=True, text=True).stdout.split()}))"))
     assert json.loads(done.stdout) == {"checks": True, "selfcheck": True, "reference": False, "found": []}
