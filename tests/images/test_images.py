@@ -376,14 +376,19 @@ def test_the_student_image_serves_jupyterlab_with_the_student_extensions_only(st
     assert who == ["1000", "tini"], who
 
 
+KIT_FACTS = r"""
+import importlib.util as u, json, subprocess, sys
+tp = sys.argv[1]
+found = subprocess.run(["find", "/", "-xdev", "(", "-path", "*/autograder/tp*/reference.py", "-o",
+                        "-path", "*/source/tp*/*.ipynb", ")", "-print"], capture_output=True, text=True).stdout
+print(json.dumps({"checks": u.find_spec(f"autograder.{tp}.checks") is not None,
+                  "selfcheck": u.find_spec("autograder.selfcheck") is not None,
+                  "reference": u.find_spec(f"autograder.{tp}.reference") is not None, "found": found.split()}))
+"""
+
+
 def test_the_student_kit_holds_the_checks_and_no_solution(student_server):
-    done = student_server["exec"]("python", "-c", (
-        "import importlib.util as u, json, subprocess; "
-        f"print(json.dumps({'checks': u.find_spec('autograder.{TP}.checks') is not None, "
-        "'selfcheck': u.find_spec('autograder.selfcheck') is not None, "
-        f"'reference': u.find_spec('autograder.{TP}.reference') is not None, "
-        "'found': subprocess.run(['find', '/', '-xdev', '(', '-path', '*/autograder/tp*/reference.py', '-o', "
-        "'-path', '*/source/tp*/*.ipynb', ')', '-print'], capture_output=True, text=True).stdout.split()}))"))
+    done = student_server["exec"]("python", "-c", KIT_FACTS, TP)
     assert json.loads(done.stdout) == {"checks": True, "selfcheck": True, "reference": False, "found": []}
 
 
