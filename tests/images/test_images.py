@@ -10,7 +10,8 @@ what the cluster's manifests give them, read from those manifests:
   kernel in bubblewrap, and gets what `make demo` gets; under the runtime's default seccomp profile
   grading refuses, says why and how to fix it in French, and records nothing;
 * the student image as z2jh's spawner starts it: `jupyterhub-singleuser` as the image's user, spawned
-  by a real JupyterHub (test_student_image_*).
+  by a real JupyterHub: JupyterLab answers with nbgrader's student extensions and not the formgrader, the
+  kit holds the checks and no solution, a TP's release notebook runs top to bottom with its self-check.
 
 The sample class and its expected scores are those of `make demo` (samples/<tp>/students.py, and the
 rule tests/contract/test_contract.py applies to them).
@@ -22,7 +23,12 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -253,17 +259,12 @@ c.JupyterHub.load_roles = [{{"name": "images-test", "services": ["images-test"],
 
 
 def free_port() -> int:
-    import socket
-
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
 
 def http(url: str, token: str, method: str = "GET", body=None, timeout: float = 60) -> tuple[int, str]:
-    import urllib.error
-    import urllib.request
-
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(url, data=data, method=method, headers={"Authorization": f"token {token}"})
     try:
@@ -289,17 +290,14 @@ def configurable_http_proxy() -> Path:
 
 
 def singleuser_pod() -> dict:
-    values = yaml.safe_load((KUBE / "values.yaml").read_text())["singleuser"]
-    return values
+    """values.yaml's `singleuser`: what z2jh gives every student's pod."""
+    return yaml.safe_load((KUBE / "values.yaml").read_text())["singleuser"]
 
 
 @pytest.fixture(scope="module")
 def student_server(tmp_path_factory):
     """A real JupyterHub that spawns the student image for STUDENT_USER; yields the server's URL, a token of
     that user, and `exec`, which runs a command in the student's container as the image's user."""
-    import sys
-    import time
-
     folder = tmp_path_factory.mktemp("hub")
     values = singleuser_pod()
     home = folder / "home"
@@ -320,7 +318,7 @@ def student_server(tmp_path_factory):
            "--memory", values["memory"]["limit"].lower(), "--cpus", str(values["cpu"]["limit"]),
            "--volume", f"{home}:{values['storage']['homeMountPath']}",
            *extra, *[f"--env={k}={v}" for k, v in values["extraEnv"].items()],
-           "--env", "JUPYTERHUB_*", "--env", "JPY_API_TOKEN",
+           "--env", "JUPYTERHUB_*",  # the hub's variables, from the spawner's environment
            STUDENT_IMAGE, "jupyterhub-singleuser"]
     token = uuid.uuid4().hex * 2
     proxy_port = free_port()
@@ -414,8 +412,11 @@ def test_a_release_notebook_runs_top_to_bottom_with_its_self_check(student_serve
     for name in copies:
         student_server["exec"]("jupyter", "nbconvert", "--to", "notebook", "--execute", "--allow-errors",
                                "--ExecutePreprocessor.timeout=600", f"{name}.ipynb", "--output", f"{name}-run.ipynb")
-    ran = {name: nbformat.reads(json.dumps(json.loads(http(f"{url}/api/contents/{name}-run.ipynb", token)[1])["content"]),
-                                as_version=4) for name in copies}
+    ran = {}
+    for name in copies:  # read back through the contents API, as JupyterLab shows it
+        status, answer = http(f"{url}/api/contents/{name}-run.ipynb", token)
+        assert status == 200, answer
+        ran[name] = nbformat.from_dict(json.loads(answer)["content"])
 
     def outputs(notebook):
         """(source, text printed, error name) of each code cell that ran."""
