@@ -8,7 +8,8 @@ what the cluster's manifests give them, read from those manifests:
   manifest's, AppArmor unconfined, the shipped Localhost seccomp profile, the ConfigMap's global
   nbgrader config, no network but loopback) grades a TP's sample class with `autograder grade`, each
   kernel in bubblewrap, and gets what `make demo` gets; under the runtime's default seccomp profile
-  grading refuses, says why and how to fix it in French, and records nothing;
+  grading refuses, says why and how to fix it, and records nothing; with its own args it serves the
+  formgrader as the hub's service `dl-from-scratch`;
 * the student image as z2jh's spawner starts it: `jupyterhub-singleuser` as the image's user, spawned
   by a real JupyterHub: JupyterLab answers with nbgrader's student extensions and not the formgrader, the
   kit holds the checks and no solution, a TP's release notebook runs top to bottom with its self-check.
@@ -192,20 +193,23 @@ def grader(tmp_path_factory):
                 raise AssertionError(f"a volume this test does not know: {volume}")
         return args
 
-    base = ["run", "--rm", *LIMITS, "--network", "none"]
+    base = ["run", "--rm", "--network", "none"]
     # the init container, with its args, as the pod's first start runs it
-    podman(*base, *security_args(init, pod), *mounts(init), GRADER_IMAGE, *init["args"])
+    podman(*base, *LIMITS, *security_args(init, pod), *mounts(init), GRADER_IMAGE, *init["args"])
     assert sorted(os.listdir(course)) == ["nbgrader_config.py", "release", "source"]
     memory = grader_container["resources"]["limits"]["memory"].replace("Gi", "g")
 
+    def flags(seccomp="manifest") -> list[str]:
+        """podman's flags for the grader container of grader.yaml, on this course volume."""
+        return [*LIMITS, *security_args(grader_container, pod, seccomp), *mounts(grader_container),
+                *env_args(grader_container), "--workdir", grader_container["workingDir"], "--memory", memory]
+
     def run(what: str, seccomp="manifest") -> dict:
-        done = podman(*base, *security_args(grader_container, pod, seccomp), *mounts(grader_container),
-                      *env_args(grader_container), "--workdir", grader_container["workingDir"],
-                      "--memory", memory, "--name", f"grader-{uuid.uuid4().hex[:8]}",
+        done = podman(*base, *flags(seccomp), "--name", f"grader-{uuid.uuid4().hex[:8]}",
                       "--volume", f"{REPO / 'samples' / TP}:/samples:ro",
                       GRADER_IMAGE, "python", "-c", IN_THE_GRADER, what, TP)
         return json.loads(done.stdout.strip().splitlines()[-1])
-    run.course = course
+    run.course, run.flags, run.container = course, flags, grader_container
     return run
 
 
@@ -252,10 +256,11 @@ c.SimpleLocalProcessSpawner.home_dir_template = {workdir!r}
 c.Spawner.cmd = {cmd!r}
 c.Spawner.start_timeout = 180
 c.Spawner.http_timeout = 180
-c.JupyterHub.services = [{{"name": "images-test", "api_token": {token!r}}}]
+c.JupyterHub.services = [{{"name": "images-test", "api_token": {token!r}}}, {formgrader!r}]
 c.JupyterHub.load_roles = [{{"name": "images-test", "services": ["images-test"],
-                             "scopes": ["admin:users", "admin:servers", "tokens"]}}]
+                             "scopes": ["admin:users", "admin:servers", "tokens", "access:services"]}}]
 """
+FORMGRADER = "dl-from-scratch"  # values.yaml's hub.services: the grader pod's formgrader
 
 
 def free_port() -> int:
@@ -320,11 +325,15 @@ def student_server(tmp_path_factory):
            *extra, *[f"--env={k}={v}" for k, v in values["extraEnv"].items()],
            "--env", "JUPYTERHUB_*",  # the hub's variables, from the spawner's environment
            STUDENT_IMAGE, "jupyterhub-singleuser"]
-    token = uuid.uuid4().hex * 2
-    proxy_port = free_port()
+    token, formgrader_token = uuid.uuid4().hex * 2, uuid.uuid4().hex * 2
+    proxy_port, hub_port, formgrader_port = free_port(), free_port(), free_port()
+    # values.yaml's service, at the address where the test starts the grader container
+    service = yaml.safe_load((KUBE / "values.yaml").read_text())["hub"]["services"][FORMGRADER]
+    service = {**service, "name": FORMGRADER, "url": f"http://127.0.0.1:{formgrader_port}",
+               "api_token": formgrader_token}
     (folder / "jupyterhub_config.py").write_text(HUB_CONFIG.format(
-        proxy_port=proxy_port, hub_port=free_port(), proxy_api_port=free_port(), proxy=str(configurable_http_proxy()),
-        workdir=str(folder / "spawner-cwd"), cmd=cmd, token=token))
+        proxy_port=proxy_port, hub_port=hub_port, proxy_api_port=free_port(), proxy=str(configurable_http_proxy()),
+        workdir=str(folder / "spawner-cwd"), cmd=cmd, token=token, formgrader=service))
     log = open(folder / "hub.log", "w")
     hub = subprocess.Popen([str(Path(sys.executable).parent / "jupyterhub"), "-f", "jupyterhub_config.py"],
                            cwd=folder, stdout=log, stderr=subprocess.STDOUT)
@@ -347,7 +356,9 @@ def student_server(tmp_path_factory):
 
         def exec_(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
             return podman("exec", "--workdir", values["storage"]["homeMountPath"], container, *args, timeout=timeout)
-        yield {"url": f"{base}/user/{STUDENT_USER}", "token": user_token, "exec": exec_, "home": home}
+        yield {"url": f"{base}/user/{STUDENT_USER}", "token": user_token, "exec": exec_, "home": home,
+               "hub": base, "admin_token": token, "hub_api": f"http://127.0.0.1:{hub_port}/hub/api",
+               "formgrader_port": formgrader_port, "formgrader_token": formgrader_token}
         http(f"{base}/hub/api/users/{STUDENT_USER}/server", token, "DELETE")
     finally:
         hub.terminate()
@@ -441,3 +452,37 @@ def test_a_release_notebook_runs_top_to_bottom_with_its_self_check(student_serve
     assert failed, f"{mistaken}'s copy: no self-check stopped on a mistake"
     assert failed[0][1].startswith("VerificationRatee") and "❌" in failed[0][1], failed[0]
     print(f"self-check of {mistaken}'s copy, first failure: {failed[0][0].strip()} -> {failed[0][1][:400]}")
+
+
+def test_the_grader_image_serves_the_formgrader_as_the_hubs_service(grader, student_server):
+    """grader.yaml's container with its own args (`jupyterhub-singleuser --allow-root`) and environment, as the
+    hub's external service `dl-from-scratch`: the formgrader answers through the hub's proxy. Only the hub's
+    address, the service's port and its token differ from the manifest (they are the cluster's there); the
+    container shares the machine's network to reach the hub, where the pod's network policy lets it."""
+    container = grader.container
+    name = f"formgrader-{uuid.uuid4().hex[:8]}"
+    overrides = {"JUPYTERHUB_API_URL": student_server["hub_api"],
+                 "JUPYTERHUB_API_TOKEN": student_server["formgrader_token"],
+                 "JUPYTERHUB_SERVICE_URL": f"http://127.0.0.1:{student_server['formgrader_port']}/"}
+    podman("run", "--detach", "--rm", "--name", name, "--network", "host", *grader.flags(),
+           *[f"--env={k}={v}" for k, v in overrides.items()], GRADER_IMAGE, *container["args"])
+    try:
+        probe = container["readinessProbe"]["httpGet"]["path"]
+        deadline = time.monotonic() + 120
+        while http(f"http://127.0.0.1:{student_server['formgrader_port']}{probe}", "")[0] != 200:
+            logs = podman("logs", name, check=False)
+            assert time.monotonic() < deadline, logs.stdout[-3000:] + logs.stderr[-3000:]
+            time.sleep(1)
+        env = {e["name"]: e["value"] for e in container["env"] if "value" in e}
+        prefix = env["JUPYTERHUB_SERVICE_PREFIX"].rstrip("/")
+        status, page = http(f"{student_server['hub']}{prefix}{env['JUPYTERHUB_DEFAULT_URL']}",
+                            student_server["admin_token"])
+        assert status == 200, page[:1000]
+        assert "<title>nbgrader formgrade</title>" in page and "Manage Assignments" in page, page[:1000]
+        status, answer = http(f"{student_server['hub']}{prefix}/formgrader/api/assignments",
+                              student_server["admin_token"])
+        assert status == 200 and isinstance(json.loads(answer), list), answer[:1000]
+        who = podman("exec", name, "sh", "-c", "id -u; cat /proc/1/comm; grep Seccomp: /proc/1/status").stdout.split()
+        assert who == ["0", "tini", "Seccomp:", "2"], who
+    finally:
+        podman("rm", "--force", "--ignore", name, check=False)
