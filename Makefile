@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv sandbox-tools browser classroom-tools classroom release student-kit demo test test-stability test-classroom image-tools images test-images hub lab benchmark benchmark-class benchmark-scale benchmark-capacity clean
+.PHONY: venv sandbox-tools browser classroom-tools classroom release student-kit demo test test-stability test-classroom image-tools images test-images hub lab benchmark benchmark-class benchmark-scale benchmark-capacity benchmark-storm clean
 
 venv: $(STAMP)
 
@@ -114,6 +114,11 @@ benchmark-scale: venv
 ## Capacity figures: a student kernel's memory through TP 9, grading time per submission (~10 min).
 benchmark-capacity: venv
 	$(PY) benchmarks/capacity.py
+
+## A lab session's start on the classroom: 60 students log in, start servers and Run All at once (root).
+STORM_STUDENTS ?= 60
+benchmark-storm: classroom
+	$(PY) benchmarks/storm.py --students $(STORM_STUDENTS)
 
 clean:
 	rm -rf $(VENV) demo-course build *.egg-info

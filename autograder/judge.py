@@ -30,6 +30,7 @@ from autograder.specs import (Case, Mistake, ScenarioSpec, SequenceSpec, Spec, S
 from autograder.french import percent
 from autograder.verdict import Remark, Result, plain
 
+CREDIT_STEP = 0.25  # partial credit is counted in quarter points: shares of a cell and totals add up exactly
 MAX_LISTED = 300  # characters of case labels a success lists
 MAX_SCENARIO_MESSAGES = 2  # graphs diagnosed in a scenario's verdict: the first ones say enough
 Hints = dict[str, tuple[tuple[str, str], ...]]  # the error hints of a TP's exercises, by exercise
@@ -303,6 +304,17 @@ def _scored(spec: Spec, obs: Observation, score: Callable[[Any, Observation], Sc
     return (1.0, []) if share == 1 else (len(built) / (len(built) + 1), remarks)
 
 
+def credited(points: float, share: float) -> float:
+    """`share` of `points` on the grid of `CREDIT_STEP`: full marks only for a full share, and a partial
+    share never rounded to nothing while the grid has room for it (2/3 of 2 points: 1.25, not 1.33)."""
+    if share >= 1:
+        return float(points)
+    steps = int(points / CREDIT_STEP + 1e-9)
+    if share <= 0 or steps < 2:
+        return 0.0
+    return min(max(int(points * share / CREDIT_STEP + 0.5), 1), steps - 1) * CREDIT_STEP
+
+
 def _policed(spec: Spec, obs: Observation, score: Callable[[Any, Observation], Scored]) -> Result:
     """The spec's policy around the score of its kind (see the module's docstring)."""
     refusal = _refusal(spec, obs)
@@ -311,7 +323,7 @@ def _policed(spec: Spec, obs: Observation, score: Callable[[Any, Observation], S
     share, remarks = _scored(spec, obs, score)
     complete = share == 1
     share = _penalties(spec, obs, share, remarks)
-    return Result(function=spec.name, points=round(spec.points * share, 2), possible=spec.points,
+    return Result(function=spec.name, points=credited(spec.points, share), possible=spec.points,
                   remarks=tuple(remarks or [_success(obs)]), complete=complete)
 
 
@@ -363,7 +375,7 @@ def judge_variables(spec: VariablesSpec, cases: Sequence[Case], facts: Any, hint
         return Result(function=spec.label, points=0.0, possible=spec.points, remarks=(plain(stopped),))
     score, found = spec.judge(values)
     score = min(1.0, max(0.0, float(score)))
-    return Result(function=spec.label, points=round(spec.points * score, 2), possible=spec.points,
+    return Result(function=spec.label, points=credited(spec.points, score), possible=spec.points,
                   remarks=tuple(_problems(list(found))), complete=score == 1)
 
 

@@ -208,6 +208,7 @@ def _distribution(autos: list[float], auto_max: float, title: str = "Distributio
     ax.hist(autos, bins=min(20, max(5, len(set(autos)))), range=(0, auto_max), color="#4477aa")
     ax.set(xlabel=f"note automatique (/{number(auto_max)})", ylabel="copies", title=title)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.xaxis.set_major_formatter(lambda x, _: number(x))  # « 2,5 », not « 2.5 »
     return [f"<p>Note automatique sur {number(auto_max)} : moyenne {number(statistics.mean(autos))}, "
             f"médiane {number(statistics.median(autos))}, min {number(min(autos))}, max {number(max(autos))}.</p>",
             _figure(fig)]

@@ -105,6 +105,13 @@ TRIAL = [
 '''
 
 
+# What the first cell of every TP tells students of the live session (autograder/live.py; a contract test)
+LIVE_SESSION_NOTE = ("**Ce que voient vos enseignants** : sur le JupyterHub du cours, chaque `verifier(\"nom\")` leur "
+                     "envoie le TP, la fonction, les points et le nom de l'erreur reconnue s'il y en a une — **jamais "
+                     "votre code** ni vos valeurs —, pour voir en direct où la classe bloque. Ailleurs (sur votre propre "
+                     "machine), rien n'est envoyé.")
+
+
 def meta(grade_id: str, solution: bool = False, grade: bool = False, points: float | None = None) -> dict:
     """A cell's nbgrader metadata: locked unless it is a solution; a test cell is `grade` with its points."""
     data = {"grade": grade, "grade_id": grade_id, "locked": not solution, "schema_version": 3,
@@ -120,7 +127,7 @@ def notebook(tp: str) -> nbformat.NotebookNode:
               'grade("exemple", globals())\n### END HIDDEN TESTS')
     nb = new_notebook(cells=[
         new_markdown_cell(f"# {tp.upper()} : titre du TP\n\nL'idée du TP, puis un exercice par fonction, chacun suivi "
-                          "de sa vérification."),
+                          "de sa vérification.\n\n" + LIVE_SESSION_NOTE),
         new_code_cell("import torch\n\ntorch.set_num_threads(1)\ntorch.manual_seed(0)", metadata=meta("imports")),
         new_code_cell("", metadata=meta("outils")),
         new_markdown_cell("## Exercice 1 : `exemple`\n\nÉcrivez `exemple(x)`, qui renvoie le double de $x$."),

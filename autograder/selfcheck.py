@@ -20,7 +20,7 @@ import sys
 import types
 from typing import Any
 
-from autograder import judge, probe
+from autograder import judge, live, probe
 from autograder.course import tp_module
 from autograder.assignment import Assignment, uses
 from autograder.specs import VariablesSpec
@@ -115,9 +115,12 @@ def _standing_in(namespace: dict[str, Any], substitutes: dict[str, Any], used: l
     return {u: scope[u] for u in used if u in scope}
 
 
-def verify(assignment: Assignment, name: str, namespace: dict[str, Any]) -> Result:
-    """Prints the verdict (a success, or a success with a penalty); raises `VerificationRatee` otherwise."""
+def verify(assignment: Assignment, name: str, namespace: dict[str, Any], tp: str = "") -> Result:
+    """Prints the verdict (a success, or a success with a penalty); raises `VerificationRatee` otherwise.
+    On the course's hub, the verdict is also sent to the live view of the session (`autograder.live`)."""
     result = check(assignment, name, namespace)
+    if tp:
+        live.send(tp, name, result, (m.message for m in getattr(assignment.specs.get(name), "mistakes", ())))
     if not result.complete:
         raise VerificationRatee(short_report(result))
     print("\n".join(short_report(result)))
@@ -158,12 +161,13 @@ class Verifier:
     """`verifier("nom")` of a TP's notebook: the check of one exercise, in the caller's namespace."""
 
     def __init__(self, tp: str, namespace: dict[str, Any]):
+        self.tp = tp
         self.assignment = importlib.import_module(tp_module(tp, "checks")).ASSIGNMENT
         self.namespace = namespace
         _name_the_function_that_raised(self.assignment)
 
     def __call__(self, name: str) -> None:
-        verify(self.assignment, name, self.namespace)
+        verify(self.assignment, name, self.namespace, self.tp)
 
 
 def verifier(tp: str, namespace: dict[str, Any] | None = None) -> Verifier:

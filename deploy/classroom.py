@@ -51,6 +51,10 @@ GRADERS_GROUP = "autograder"    # the only accounts that may read grader-env (th
 CONDA_TO_PIP = {"pytorch": "torch", "python": None, "cpuonly": None}  # environment.yml names → pip
 
 
+def _yes(value: str) -> bool:
+    return value.strip().lower() not in ("0", "false", "no", "non", "off")
+
+
 def _names(value: str) -> tuple[str, ...]:
     return tuple(name.strip() for name in value.split(",") if name.strip())
 
@@ -66,6 +70,8 @@ class Classroom:
     mem_limit: str = "2G"           # per student server, kernels included
     port: int = 8000
     service_port: int = 9999
+    cull_timeout: int = 3600        # s without activity before a student's server is stopped (0: never)
+    live: bool = True               # « la séance en direct »: self-checks reported to the instructors' page
 
     @classmethod
     def from_environment(cls, env=os.environ) -> Classroom:
@@ -73,7 +79,7 @@ class Classroom:
         values = {}
         for name, kind in [("course", str), ("prefix", Path), ("exchange", Path), ("instructors", _names),
                            ("students", _names), ("cpu_limit", float), ("mem_limit", str), ("port", int),
-                           ("service_port", int)]:
+                           ("service_port", int), ("cull_timeout", int), ("live", _yes)]:
             variable = f"CLASSROOM_{name.upper()}"
             if env.get(variable):
                 values[name] = kind(env[variable])

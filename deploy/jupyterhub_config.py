@@ -76,11 +76,29 @@ c.JupyterHub.services = [{
     },
 }]
 
+# ---------------------------------------------------------------- a restart loses nothing, idle servers stop
+# Restarting the hub leaves students' servers and kernels running (the spawner stops a server through
+# its cgroup, so servers need not die with the hub); the new hub finds them from its database.
+c.JupyterHub.cleanup_servers = False
+# A server idle for cull_timeout seconds is stopped. JupyterLab saves an open notebook every 120 s
+# (its autosave), so a timeout above that stops nothing a student has not saved.
+if room.cull_timeout:
+    c.JupyterHub.services.append({
+        "name": "idle-culler",
+        "command": [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={room.cull_timeout}"],
+    })
+    c.JupyterHub.load_roles.append({"name": "idle-culler", "services": ["idle-culler"],
+                                    "scopes": ["list:users", "read:users:activity", "read:servers",
+                                               "delete:servers"]})
+
 # ---------------------------------------------------------------- students' servers
 c.JupyterHub.spawner_class = "spawner.ClassroomSpawner"
 c.ClassroomSpawner.server_cmd = [str(room.student_env / "bin" / "jupyterhub-singleuser")]
 c.ClassroomSpawner.visible = [str(room.student_env)]
 c.ClassroomSpawner.writable = [str(room.exchange)]
+# kernels talk to their server over unix sockets in the student's runtime folder, not over TCP
+# ports that another student's kernel or server could hold (spawner.py: servers have ports of their own)
+c.Spawner.args = ["--KernelManager.transport=ipc"]
 c.Spawner.default_url = "/lab"
 c.Spawner.notebook_dir = "~"
 c.Spawner.cpu_limit = room.cpu_limit
@@ -89,5 +107,34 @@ c.Spawner.environment = {
     "NBGRADER_EXCHANGE": str(room.exchange),
     "PATH": f"{room.student_env / 'bin'}:/usr/bin:/bin",
 }
-c.Spawner.start_timeout = 120
-c.Spawner.http_timeout = 120
+# ---------------------------------------------------------------- « la séance en direct »
+# Each self-check in a student's kernel posts its verdict (TP, function, points, the named mistake; never
+# code) to the course's `seance` service, authenticated by the server's own hub token; instructors read
+# the live page at /services/seance/ (the custom scope below). CLASSROOM_LIVE=0 turns it all off.
+if room.live:
+    c.JupyterHub.custom_scopes = {"custom:seance:read": {"description": "Read the course's live session page"}}
+    c.JupyterHub.services.append({
+        "name": "seance",
+        "display": False,  # students may post to it, not read it: the menu would lead them to a refusal
+        "url": f"http://127.0.0.1:{room.service_port - 1}",
+        "command": [str(room.grader_env / "bin" / "python"), "-m", "autograder.seance"],
+        "user": room.grader,
+        "cwd": str(room.course_root),
+        "oauth_no_confirm": True,
+        "oauth_client_allowed_scopes": ["custom:seance:read"],
+        "environment": {"SEANCE_COURSE": course, "SEANCE_DATABASE": str(room.course_root / "seance.sqlite")},
+    })
+    for role in c.JupyterHub.load_roles:
+        if role["name"] == f"nbgrader-{course}":
+            role["scopes"].append("access:services!service=seance")
+        if role["name"] == f"formgrade-{course}":
+            role["scopes"] += ["access:services!service=seance", "custom:seance:read"]
+    c.Spawner.environment["AUTOGRADER_SEANCE_URL"] = f"{room.url}/services/seance/api/verdicts"
+
+# A whole class logging in at once waits on a French page (deploy/templates/spawn_pending.html), shown at
+# once rather than after 10 s of a hanging request; 60 servers started together took up to 101 s here
+# before the ports were fixed: 300 s leaves room for a slower machine or a larger class.
+c.JupyterHub.template_paths = [str(Path(__file__).resolve().parent / "templates")]
+c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 0}
+c.Spawner.start_timeout = 300
+c.Spawner.http_timeout = 300

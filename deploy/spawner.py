@@ -1,13 +1,30 @@
 """Students' single-user servers on one machine: per-user CPU and memory limits, and a narrow view.
 
 `ClassroomSpawner` is JupyterHub's `LocalProcessSpawner` (a server runs as the user's own
-account) with two additions:
+account) with these additions:
 
 * **Limits.** Each user's server and kernels share one cgroup with `mem_limit` bytes of
   memory and `cpu_limit` cores; `OMP_NUM_THREADS` (and the other thread-count variables
   torch and numpy read) is set to the CPU limit, so torch does not start more threads
   than the cores it may use. cgroup v1 (memory and cpu controllers) and v2 are handled;
   the hub must run as root.
+* **Ports of its own.** A server listens on `port_base + uid`: one port per account, the same after a
+  hub restart, below the ephemeral range the kernel hands out to outgoing connections, so that two
+  students' servers never get the same port (`LocalProcessSpawner` picks a free random port, which
+  another server can take before this one binds it). Kernels talk to their server over unix sockets in
+  the student's own runtime folder (`KernelManager.transport = "ipc"`, in `jupyterhub_config.py`), not
+  over five TCP ports the server picks and the kernel binds later (ipykernel still binds one port for its
+  output pipe, which it picks itself, retrying on a taken one).
+* **A class-wide memory limit.** The parent of the per-user cgroups may use at most the machine's
+  memory minus `class_mem_reserve` (the hub, its proxy, the grader and the system keep that): when the
+  students together ask for more than the machine has, the kernel's OOM killer takes a student's process
+  (the largest: a kernel), never the hub or the grader.
+* **Servers that outlive the hub.** With limits on, a server is stopped through its cgroup (every
+  process in it gets SIGTERM, then SIGKILL), so it need not die with the hub: restarting the hub
+  (`JupyterHub.cleanup_servers = False`) leaves students' servers and kernels running, and the new hub
+  finds them again by their pids. Without limits there is no cgroup to find a server's processes by,
+  and a server dies with the hub (bubblewrap's `--die-with-parent`).
+* **Cleanup.** A stopped server's cgroup folders are removed.
 * **View.** The server runs under bubblewrap in a user namespace and sees `/usr`, `/etc`,
   the folders of `visible` (the students' environment) read-only, and only its own home
   and the folders of `writable` (nbgrader's exchange) read-write: not the course
@@ -17,12 +34,17 @@ account) with two additions:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import pwd
+import signal
+import time
 from pathlib import Path
 
 from jupyterhub.spawner import LocalProcessSpawner
-from traitlets import Bool, List, Unicode
+from jupyterhub.traitlets import ByteSpecification
+from traitlets import Bool, Integer, List, Unicode
 
 from autograder.bubblewrap import THREAD_VARIABLES, system_mounts
 
@@ -92,15 +114,93 @@ def write_limits(folders: dict[str, Path], mem_bytes: int | None, cpu_limit: flo
         (folders["cpu"] / "cpu.cfs_quota_us").write_text(quota)
 
 
+async def remove_cgroups(folders: dict[str, Path], wait: float = 10.0) -> list[Path]:
+    """Removes a stopped server's cgroup folders, waiting up to `wait` s for its last processes to be
+    gone (the kernel refuses to remove a cgroup that holds any); the folders that remain."""
+    deadline = time.monotonic() + wait
+    left = [f for f in folders.values() if f.is_dir()]
+    while left:
+        for folder in list(left):
+            try:
+                folder.rmdir()
+                left.remove(folder)
+            except FileNotFoundError:
+                left.remove(folder)
+            except OSError:  # still busy: a process of the server is exiting
+                pass
+        if not left or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.2)
+    return left
+
+
+def ephemeral_ports() -> range:
+    """The ports the kernel picks for outgoing connections and for binds to port 0."""
+    low, high = map(int, Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split())
+    return range(low, high + 1)
+
+
+def server_port(uid: int, base: int, ephemeral: range) -> int:
+    """The port of the server of the account `uid`: `base + uid`, outside `ephemeral`."""
+    port = base + uid
+    if not 1024 <= port < 65536 or port in ephemeral:
+        raise ValueError(f"port {port} (port_base {base} + uid {uid}) is not a free-standing port: it must lie "
+                         f"between 1024 and 65535 and outside the ephemeral ports {ephemeral.start}-"
+                         f"{ephemeral.stop - 1} (/proc/sys/net/ipv4/ip_local_port_range). Set "
+                         "c.ClassroomSpawner.port_base so that port_base + every student's uid does")
+    return port
+
+
+def members(folders: dict[str, Path]) -> list[int]:
+    """The processes in a user's cgroup (none once it is removed)."""
+    pids = set()
+    for folder in folders.values():
+        try:
+            pids.update(int(pid) for pid in (folder / "cgroup.procs").read_text().split())
+        except FileNotFoundError:
+            pass
+    return sorted(pids)
+
+
+async def end_processes(folders: dict[str, Path], grace: float) -> None:
+    """SIGTERM to every process of the cgroup (the server shuts its kernels down), SIGKILL to those left
+    after `grace` seconds; returns when none is left, or after a few more seconds."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 5.0)):
+        for pid in members(folders):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, sig)
+        deadline = time.monotonic() + wait
+        while members(folders) and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+        if not members(folders):
+            return
+
+
+def machine_memory() -> int:
+    """The machine's memory in bytes (MemTotal)."""
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemTotal:"):
+            return int(line.split()[1]) * 1024
+    raise CgroupError("no MemTotal in /proc/meminfo")
+
+
+def write_class_limit(folders: dict[str, Path], limit: int) -> None:
+    """The memory limit of the parent of the per-user cgroups (the students' servers together)."""
+    if "unified" in folders:
+        (folders["unified"].parent / "memory.max").write_text(str(limit))
+    elif "memory" in folders:
+        (folders["memory"].parent / "memory.limit_in_bytes").write_text(str(limit))
+
+
 def join(folders: dict[str, Path], pid: int) -> None:
     for folder in folders.values():
         (folder / "cgroup.procs").write_text(str(pid))
 
 
-def bubblewrap(home: str, visible: list[str], writable: list[str]) -> list[str]:
+def bubblewrap(home: str, visible: list[str], writable: list[str], die_with_parent: bool = True) -> list[str]:
     """bwrap arguments, as an unprivileged user: what a student's server sees of the machine."""
     args = ["bwrap", "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--disable-userns",
-            "--die-with-parent", *system_mounts(), "--ro-bind", "/etc", "/etc"]
+            *(["--die-with-parent"] if die_with_parent else []), *system_mounts(), "--ro-bind", "/etc", "/etc"]
     args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/dev/shm", "--tmpfs", "/home"]
     for folder in visible:
         args += ["--ro-bind", folder, folder]
@@ -116,6 +216,10 @@ class ClassroomSpawner(LocalProcessSpawner):
     writable = List(Unicode(), config=True, help="Folders it may write besides its home (nbgrader's exchange).")
     confine = Bool(True, config=True, help="Run the server under bubblewrap (see the module docstring).")
     cgroup_parent = Unicode("jupyterhub", config=True, help="Parent of the per-user cgroups.")
+    port_base = Integer(20000, config=True, help="A user's server listens on port_base + the account's uid.")
+    class_mem_reserve = ByteSpecification(2 << 30, config=True,
+                                          help="Memory the students' servers together leave to the rest of the "
+                                               "machine (hub, proxy, grader, system).")
 
     def get_env(self):
         env = super().get_env()
@@ -123,11 +227,16 @@ class ClassroomSpawner(LocalProcessSpawner):
             env.update({name: str(threads_for(self.cpu_limit)) for name in THREAD_VARIABLES})
         return env
 
+    @property
+    def limited(self) -> bool:
+        return bool(self.mem_limit or self.cpu_limit)
+
     def _cgroups(self) -> dict[str, Path]:
-        if not (self.mem_limit or self.cpu_limit):
+        if not self.limited:
             return {}
         folders = cgroup_folders(self.user.name, self.cgroup_parent)
         write_limits(folders, self.mem_limit, self.cpu_limit)
+        write_class_limit(folders, machine_memory() - self.class_mem_reserve)
         return folders
 
     def make_preexec_fn(self, name):
@@ -141,9 +250,26 @@ class ClassroomSpawner(LocalProcessSpawner):
         return preexec
 
     async def start(self):
+        self.port = server_port(pwd.getpwnam(self.user.name).pw_uid, self.port_base, ephemeral_ports())
         if self.confine:
             home = pwd.getpwnam(self.user.name).pw_dir
-            self.cmd = [*bubblewrap(home, self.visible, self.writable), *self.server_cmd]
+            self.cmd = [*bubblewrap(home, self.visible, self.writable, die_with_parent=not self.limited),
+                        *self.server_cmd]
         else:
             self.cmd = list(self.server_cmd)
         return await super().start()
+
+    async def progress(self):
+        """What the waiting page says while the server starts (JupyterHub's own: « Spawning server... »)."""
+        yield {"progress": 50, "message": "Démarrage de votre serveur…"}
+
+    async def stop(self, now=False):
+        """Through the cgroup when there is one: bubblewrap does not pass signals on to the server."""
+        folders = cgroup_folders(self.user.name, self.cgroup_parent) if self.limited else {}
+        if folders:
+            await end_processes(folders, grace=0 if now else self.term_timeout)
+        await super().stop(now=now)
+        if folders:
+            left = await remove_cgroups(folders)
+            if left:
+                self.log.warning("cgroup folders of %s still busy, left in place: %s", self.user.name, left)

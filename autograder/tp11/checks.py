@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 
 from autograder.assignment import Assignment
-from autograder.toolkit import (F32, F64, ONE_HOT_WIDTH, UNDEFINED_NAME, by_hand, forbidden, gradients, labels,
-                                one_hot, randn, softmax, table, with_kinks)
+from autograder.toolkit import (CLASS_INDICES, F32, F64, NOT_DIVIDED_BY_N, ONE_HOT_WIDTH, UNDEFINED_NAME, by_hand,
+                                forbidden, gradients, labels, one_hot, randn, softmax, table, with_kinks)
 from autograder.specs import FunctionSpec, Mistake, ScenarioSpec
 from autograder.tp11 import given, graphs, training
 
@@ -246,11 +246,9 @@ _logits_cases = table([("float64, lot 5, 4 classes, dl_out = 1", F64, 5, 4, 2.0,
 CROSS_ENTROPY_BACKWARD = FunctionSpec(
     name="cross_entropy_backward", points=2, arguments=("dl_out", "s", "y"), outputs=("dl_s",), cases=_logits_cases,
     oracle=lambda a: gradients(lambda s: F.cross_entropy(s, a["y"]) * a["dl_out"], a["s"]), policy=RULE,
-    error_hints=(("index", "y contient des indices de classe (int64) : le one-hot de y vaut 1 en [n, y[n]], par exemple "
-                           "F.one_hot(y, C) ou p[torch.arange(N), y]."), ONE_HOT_WIDTH, *COMMON_HINTS),
+    error_hints=(CLASS_INDICES, ONE_HOT_WIDTH, *COMMON_HINTS),
     mistakes=(
-        Mistake(output=0, message="le gradient n'est pas divisé par la taille du lot N : l'entropie croisée est une "
-                                  "moyenne.",
+        Mistake(output=0, message=NOT_DIVIDED_BY_N,
                 predict=lambda a, e: e[0] * a["s"].shape[0]),
         Mistake(output=0, message="multipliez par dl_out : la règle reçoit le gradient de la perte par rapport à la "
                                   "sortie, qui ne vaut pas toujours 1.", predict=lambda a, e: e[0] / a["dl_out"]),

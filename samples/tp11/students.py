@@ -107,8 +107,8 @@ STUDENTS = {
 # What plain nbgrader gives each copy, per test cell, where it differs from full marks
 # (the untouched release scores 0 everywhere; tests/contract/test_contract.py checks all of it).
 EXPECTED = {
-    "ines": {"test_mul_backward": 0, "test_topological_order": 0.4, "test_backward": 0.4, "test_training": 1},
-    "lucas": {"test_unbroadcast": 0, "test_topological_order": 0.4, "test_backward": 0.4, "test_training": 0},
+    "ines": {"test_mul_backward": 0, "test_topological_order": 0.5, "test_backward": 0.5, "test_training": 1},
+    "lucas": {"test_unbroadcast": 0, "test_topological_order": 0.5, "test_backward": 0.5, "test_training": 0},
     "jules": {"test_unbroadcast": 0, "test_sum_backward": 0, "test_cross_entropy_backward": 0, "test_training": 0},
     "karim": {"test_matmul_backward": 0, "test_relu_backward": 0, "test_topological_order": 0, "test_training": 0},
 }

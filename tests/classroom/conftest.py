@@ -9,6 +9,8 @@ extensions, the contents API, terminals) and the formgrader service.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 import signal
 import subprocess
@@ -19,6 +21,7 @@ import pytest
 
 from hubclient import (ARTIFACTS, ASSIGNMENT, ENVIRONMENT, MISTAKES, REPO, User, responds, classroom, feedback_page,
                        formgrader_api, wait_for, work)
+from spawner import CgroupError, cgroup_folders, remove_cgroups  # noqa: E402 - deploy/ put on the path by hubclient
 
 
 @pytest.fixture(scope="session")
@@ -28,30 +31,52 @@ def room():
     return classroom()
 
 
-@pytest.fixture(scope="session")
-def hub(room):
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, **ENVIRONMENT}
-    subprocess.run([sys.executable, str(REPO / "deploy" / "classroom.py"), "reset"], env=env, check=True,
-                   stdout=subprocess.DEVNULL)
-    log = open(ARTIFACTS / "jupyterhub.log", "w")
-    process = subprocess.Popen([str(Path(sys.executable).parent / "jupyterhub"), "-f",
-                                str(REPO / "deploy" / "jupyterhub_config.py")],
-                               cwd=room.hub_dir, env=env, stdout=log, stderr=subprocess.STDOUT,
-                               start_new_session=True)
-    try:
-        wait_for(lambda: responds(f"{room.url}/hub/api/"), 60, "the hub did not answer",
-                 alive=process)
-        yield room
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
+class HubProcess:
+    """The hub, started and stopped by the tests; students' servers outlive it (as in a real restart)."""
+
+    def __init__(self, room):
+        self.room, self.process = room, None
+        self.log = open(ARTIFACTS / "jupyterhub.log", "a")
+
+    def start(self, **variables: str) -> None:
+        self.process = subprocess.Popen([str(Path(sys.executable).parent / "jupyterhub"), "-f",
+                                         str(REPO / "deploy" / "jupyterhub_config.py")],
+                                        cwd=self.room.hub_dir, env={**os.environ, **ENVIRONMENT, **variables},
+                                        stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_for(lambda: responds(f"{self.room.url}/hub/api/"), 60, "the hub did not answer", alive=self.process)
+
+    def stop(self) -> None:
+        if self.process.poll() is not None:  # stopped by a test that failed before starting it again
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
         try:
-            process.wait(30)
+            self.process.wait(30)
         except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-        for name in (*room.accounts, room.grader):
+            os.killpg(self.process.pid, signal.SIGKILL)
+
+
+@pytest.fixture(scope="session")
+def hub_process(room):
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "jupyterhub.log").write_text("")
+    subprocess.run([sys.executable, str(REPO / "deploy" / "classroom.py"), "reset"],
+                   env={**os.environ, **ENVIRONMENT}, check=True, stdout=subprocess.DEVNULL)
+    hub = HubProcess(room)
+    hub.start()
+    try:
+        yield hub
+    finally:
+        hub.stop()
+        for name in (*room.accounts, room.grader):  # the servers outlive the hub: stop them and their cgroups
             subprocess.run(["pkill", "-KILL", "-u", name], check=False)
-        log.close()
+            with contextlib.suppress(CgroupError, OSError):
+                asyncio.run(remove_cgroups(cgroup_folders(name)))
+        hub.log.close()
+
+
+@pytest.fixture(scope="session")
+def hub(hub_process):
+    return hub_process.room
 
 
 @pytest.fixture(scope="session")

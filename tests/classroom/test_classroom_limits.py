@@ -11,7 +11,7 @@ import re
 import pytest
 
 from hubclient import REPO
-from spawner import CPU_PERIOD_US, cgroup_folders, threads_for
+from spawner import CPU_PERIOD_US, cgroup_folders, machine_memory, threads_for
 
 pytestmark = pytest.mark.slow
 
@@ -42,6 +42,8 @@ def test_the_server_runs_in_its_users_cgroup(student, hub):
     folders = cgroup_folders(student.name)
     procs = {folder: (folder / "cgroup.procs").read_text().split() for folder in folders.values()}
     assert all(procs.values()), procs
+    class_limit = int((folders["memory"].parent / "memory.limit_in_bytes").read_text())  # this machine: cgroup v1
+    assert class_limit == machine_memory() - (2 << 30), class_limit  # all students together: the machine less 2 GiB
 
 
 def test_memory_beyond_the_limit_kills_the_process_not_the_server(student, hub):

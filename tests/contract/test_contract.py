@@ -126,6 +126,12 @@ def test_source_cells_are_the_reference_and_the_shared_helpers(tp):
     assert cells["outils"] == shared_cells(REPO / "source", tp)["outils"]
 
 
+def test_the_first_cell_says_what_the_live_session_shares(tp):
+    """The self-check reports to the instructors' live page (autograder/live.py): students are told what."""
+    first = nbformat.read(release_path(tp), as_version=4).cells[0].source
+    assert "**jamais votre code**" in first and "verifier(" in first
+
+
 def test_committed_notebooks_have_no_outputs_and_no_secrets(tp):
     for path in (source_path(tp), release_path(tp)):
         nb = nbformat.read(path, as_version=4)

@@ -48,7 +48,7 @@ def test_dicts_floats_lists_and_strings_are_compared_leaf_by_leaf():
     result = check(STATS, define(wrong))
     assert 0 < result.points < result.possible and "pas multipliée par scale" in result.report()
     renamed = check(STATS, define(STATS_SOURCE.replace("'count'", "'n'")))
-    assert 'summary["count"]` absent' in renamed.report() and renamed.points == pytest.approx(2 * 8 / 9, abs=0.01)  # 9 leaves, 1 wrong
+    assert 'summary["count"]` absent' in renamed.report() and renamed.points == 1.75  # 9 leaves, 1 wrong: 16/9 on the quarter-point grid
 
 
 def test_a_float_where_a_tensor_is_expected_is_named():
@@ -293,7 +293,15 @@ def test_a_scenario_without_one_right_answer_is_judged_by_properties_case_by_cas
     spec = _scenario(properties=lambda a, n: [] if n == len(a["valeurs"]) or (n == 0 and not a["valeurs"])
                      else ["longueur fausse"])
     partly = check(spec, define("def longueur(tete):\n    return 0 if tete is None else 1\n" + DOUBLER))
-    assert partly.points == pytest.approx(2 * 2 / 3, abs=0.01) and "longueur fausse" in partly.report()
+    assert partly.points == 1.25 and "longueur fausse" in partly.report()
+
+
+@pytest.mark.parametrize("points,share,credit", [
+    (2, 1 / 3, 0.75), (2, 2 / 3, 1.25), (1, 1 / 3, 0.25), (3, 0.5, 1.5), (2, 0.01, 0.25), (2, 0.99, 1.75),
+    (1, 0.9, 0.75), (2, 1, 2), (2, 0, 0), (0.25, 0.5, 0)])
+def test_partial_credit_is_counted_in_quarter_points(points, share, credit):
+    """Shares that add up: a total is the exact sum of its cells; a partial share is never full marks nor nothing."""
+    assert judge.credited(points, share) == credit
 
 
 def test_forged_scenario_facts_give_no_point():

@@ -57,11 +57,33 @@ def test_hub_config_follows_nbgraders_jupyterhub_setup(monkeypatch):
     roles = {role["name"]: role for role in config.JupyterHub.load_roles}
     assert "access:services!service=cours" in roles["formgrade-cours"]["scopes"]
     assert roles["formgrade-cours"]["groups"] == ["formgrade-cours"]
-    (service,) = config.JupyterHub.services
+    (service,) = [s for s in config.JupyterHub.services if s["name"] == "cours"]
     assert service["name"] == "cours" and service["user"] == "grader-cours"
     assert service["cwd"] == "/home/grader-cours/cours"
     assert service["environment"]["JUPYTERHUB_DEFAULT_URL"] == "/formgrader"
     assert config.Authenticator.allowed_users == {"ines", "sam", "lea"}
+
+
+def test_idle_servers_are_stopped_after_the_classrooms_timeout_and_outlive_a_hub_restart(monkeypatch):
+    config = hub_config(monkeypatch, CLASSROOM_CULL_TIMEOUT="1800")
+    (culler,) = [s for s in config.JupyterHub.services if s["name"] == "idle-culler"]
+    assert culler["command"][-1] == "--timeout=1800" and config.JupyterHub.cleanup_servers is False
+    assert "delete:servers" in {r["name"]: r for r in config.JupyterHub.load_roles}["idle-culler"]["scopes"]
+    never = hub_config(monkeypatch, CLASSROOM_CULL_TIMEOUT="0")
+    assert "idle-culler" not in [s["name"] for s in never.JupyterHub.services]
+
+
+def test_the_live_session_is_read_by_the_graders_group_and_fed_by_every_server_or_off(monkeypatch):
+    config = hub_config(monkeypatch, CLASSROOM_COURSE="cours")
+    roles = {role["name"]: role for role in config.JupyterHub.load_roles}
+    assert "custom:seance:read" in roles["formgrade-cours"]["scopes"]
+    assert "custom:seance:read" not in roles["nbgrader-cours"]["scopes"]
+    assert "access:services!service=seance" in roles["nbgrader-cours"]["scopes"]
+    assert config.Spawner.environment["AUTOGRADER_SEANCE_URL"].endswith("/services/seance/api/verdicts")
+    off = hub_config(monkeypatch, CLASSROOM_COURSE="cours", CLASSROOM_LIVE="0")
+    assert "seance" not in [s["name"] for s in off.JupyterHub.services]
+    assert "AUTOGRADER_SEANCE_URL" not in off.Spawner.environment
+    assert not any("seance" in scope for role in off.JupyterHub.load_roles for scope in role["scopes"])
 
 
 def test_students_servers_see_their_environment_not_the_graders(monkeypatch):
@@ -77,6 +99,20 @@ def test_students_servers_see_their_environment_not_the_graders(monkeypatch):
     assert args[-1] == "--" and "--disable-userns" in args
 
 
+def test_each_account_has_a_server_port_of_its_own_outside_the_ephemeral_ports():
+    ephemeral = range(32768, 61000)
+    ports = {spawner.server_port(uid, 20000, ephemeral) for uid in range(1000, 12768)}
+    assert len(ports) == 12768 - 1000 and max(ports) < 32768
+    with pytest.raises(ValueError, match="port_base"):
+        spawner.server_port(13000, 20000, ephemeral)  # 33000 could be any outgoing connection's port
+    with pytest.raises(ValueError, match="port_base"):
+        spawner.server_port(1000, -500, ephemeral)
+
+
+def test_students_kernels_use_unix_sockets(monkeypatch):
+    assert "--KernelManager.transport=ipc" in hub_config(monkeypatch).Spawner.args
+
+
 def test_v1_cgroup_folders_sit_under_the_hubs_own_cgroups(monkeypatch, tmp_path):
     for controller in ("memory", "cpu"):
         (tmp_path / controller).mkdir()
@@ -87,6 +123,8 @@ def test_v1_cgroup_folders_sit_under_the_hubs_own_cgroups(monkeypatch, tmp_path)
     spawner.write_limits(folders, 2 << 30, 1.5)
     assert (folders["memory"] / "memory.limit_in_bytes").read_text() == str(2 << 30)
     assert (folders["cpu"] / "cpu.cfs_quota_us").read_text() == "150000"
+    spawner.write_class_limit(folders, 20 << 30)  # the students' servers together
+    assert (tmp_path / "memory/hub/jupyterhub/memory.limit_in_bytes").read_text() == str(20 << 30)
 
 
 def test_no_cgroup_controller_is_an_error_that_says_what_to_do(monkeypatch, tmp_path):
