@@ -4,7 +4,7 @@ VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: venv sandbox-tools browser classroom-tools classroom release student-kit demo test test-stability test-classroom hub lab benchmark benchmark-class benchmark-scale benchmark-capacity benchmark-storm clean
+.PHONY: venv sandbox-tools browser classroom-tools classroom release student-kit demo test test-stability test-classroom image-tools images test-images hub lab benchmark benchmark-class benchmark-scale benchmark-capacity benchmark-storm clean
 
 venv: $(STAMP)
 
@@ -55,6 +55,24 @@ hub: classroom
 ## The classroom end to end on a real hub, and in Chromium (root; CI runs it after `make test`).
 test-classroom: classroom
 	$(PY) -m pytest -q -p no:cacheprovider --override-ini addopts= tests/classroom
+
+## podman, buildah and mmdebstrap, which build and run the cluster's images here (Debian packages;
+## installed when we are root).
+image-tools:
+	@command -v podman >/dev/null && command -v mmdebstrap >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman buildah mmdebstrap >/dev/null; \
+	  else echo "podman and mmdebstrap are missing: sudo apt-get install podman buildah mmdebstrap" >&2; exit 1; fi; }
+
+## The cluster's student and grader images (deploy/kubernetes/images/), built with podman on a local
+## Debian bookworm base; prints their sizes (root; docs/cluster.md, "The images, built and run here").
+images: image-tools
+	deploy/kubernetes/images/build
+
+## The two images run as the cluster runs them: the grader grades a sample class under the shipped
+## seccomp profile, the student image serves a TP (root; after `make images`).
+test-images: venv image-tools
+	$(PY) -m pytest -q -p no:cacheprovider --override-ini addopts= tests/images
 
 ## Regenerate the solution cells of source/ from the reference modules, then release/.
 release: venv
