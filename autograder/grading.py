@@ -297,7 +297,7 @@ def grade(course: Path, assignment: str, *, jobs: int | None = None, students: l
     # bubblewrap itself; what kernels import in it, the workers' kernel check says (`_check_kernels`)
     reason = None if unsafe else preflight.unavailable_reason(probe="")
     if reason:
-        raise SystemExit(f"refus de corriger sans bac à sable : {reason}.\nPour y remédier : {preflight.HOW_TO_FIX}.")
+        raise SystemExit(f"refus de corriger sans bac à sable : {reason}.\nPour y remédier : {preflight.how_to_fix(reason)}.")
     jobs = max(1, min(jobs or os.cpu_count() or 1, len(todo)))
     context = get_context("spawn")
     before = set(active_children())

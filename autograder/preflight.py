@@ -21,9 +21,19 @@ from autograder.bubblewrap import (KERNEL_MODULES, SOCKET_PATH_MAX, bwrap, bwrap
                                    kernel_environment, running_as_root, sandbox_uid)
 
 PROBE_IMPORTS = ("autograder.probe", "autograder.codec", "torch")  # what a hidden check needs in the kernel
-HOW_TO_FIX = ("install bubblewrap (`apt-get install bubblewrap`) on a Linux machine where user namespaces "
-              "are allowed, or grade without isolation, at your own risk: `autograder grade --unsafe` "
-              "or `nbgrader autograde --SandboxProvisioner.unsafe=True`")
+SECCOMP_PROFILE = "deploy/kubernetes/seccomp/dl-from-scratch-grader.json"
+
+
+def how_to_fix(reason: str | None) -> str:
+    """What the instructor can do when no sandbox starts, in French, for the cause `reason` gives."""
+    if reason and "pivot_root" in reason:
+        return ("le profil seccomp du conteneur refuse `pivot_root`, dont bubblewrap a besoin pour isoler le code "
+                f"des étudiants : lancez le correcteur avec le profil livré, {SECCOMP_PROFILE} (Kubernetes : "
+                "`securityContext.seccompProfile` de type Localhost, docs/cluster-sandbox.md ; podman ou docker : "
+                "`--security-opt seccomp=<ce fichier>`)")
+    return ("installez bubblewrap (`apt-get install bubblewrap`) sur une machine Linux où les espaces de noms "
+            "utilisateur sont permis, ou corrigez sans isolation, à vos risques : `autograder grade --unsafe` "
+            "ou `nbgrader autograde --SandboxProvisioner.unsafe=True`")
 
 
 class SandboxUnavailable(RuntimeError):
@@ -62,7 +72,8 @@ def unavailable_reason(probe: str = "import torch") -> str | None:
 def require_sandbox() -> None:
     reason = unavailable_reason()
     if reason:
-        raise SandboxUnavailable(f"refusing to run student code without a sandbox: {reason}. To fix: {HOW_TO_FIX}.")
+        raise SandboxUnavailable(f"refus d'exécuter le code des étudiants sans bac à sable : {reason}. "
+                                 f"Pour y remédier : {how_to_fix(reason)}.")
 
 
 # ------------------------------------------------------------------ a kernel that runs the hidden checks
@@ -79,7 +90,7 @@ def _start_problem(kernel_name: str, spec, error: BaseException) -> str:
     or a kernel spec that is out of date."""
     cause = f"le noyau « {kernel_name} » ne démarre pas ({type(error).__name__}: {error})"
     if isinstance(error, SandboxUnavailable):
-        return f"{cause}.\nPour y remédier : {HOW_TO_FIX}."
+        return f"{cause}.\nPour y remédier : {how_to_fix(str(error))}."
     if isinstance(error, ImportError):  # a warm kernels' zygote that could not import them
         return f"{cause}.\nPour y remédier : {_import_fix()}."
     if getattr(error, "errno", None) == errno.ENAMETOOLONG:  # a socket's path (`short_temp_root` found no /tmp)

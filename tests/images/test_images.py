@@ -221,7 +221,7 @@ def test_the_grader_image_grades_the_sample_class_under_the_shipped_profile_only
     refused = grader("grade", seccomp=runtime_default_without_pivot_root(grader.course.parent))
     assert refused["returncode"] != 0 and refused["seccomp"] == "2", refused
     assert "refus de corriger" in refused["output"] and "pivot_root: Operation not permitted" in refused["output"]
-    assert "Pour y remédier" in refused["output"], refused["output"]
+    assert "Pour y remédier" in refused["output"] and "dl-from-scratch-grader.json" in refused["output"], refused["output"]
     assert refused["scores"] == {} and refused["autograded"] == [] and refused["feedback"] == [], refused
 
     # the shipped profile: every copy graded, each kernel in bubblewrap, as `make demo` grades them

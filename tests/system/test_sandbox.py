@@ -13,7 +13,7 @@ from nbformat.v4 import new_code_cell, new_notebook
 
 from nbgrader.api import Gradebook
 
-from autograder import bubblewrap
+from autograder import bubblewrap, preflight
 from autograder.grading import db_url
 from autograder.demo import hand_in
 from autograder.provisioner import PROVISIONER_NAME
@@ -127,7 +127,7 @@ def test_without_a_sandbox_grading_refuses_and_says_what_to_do(small_class):
     assert "refus de corriger sans bac à sable" in graded.stderr and "--unsafe" in graded.stderr
     plain = subprocess.run([sys.executable, "-m", "nbgrader", "autograde", TP, "--force"], cwd=small_class,
                            env=_without_bwrap(), capture_output=True, text=True)
-    assert "refusing to run student code without a sandbox" in plain.stdout + plain.stderr
+    assert "refus d'exécuter le code des étudiants sans bac à sable" in plain.stdout + plain.stderr
     assert not list((small_class / "autograded").rglob("*.ipynb"))  # no copy graded without isolation
 
 
@@ -137,3 +137,10 @@ def test_unsafe_grades_without_a_sandbox_when_asked_to(synthetic, small_class):
     assert graded.returncode == 0, graded.stdout + graded.stderr
     with Gradebook(db_url(small_class)) as gb:
         assert gb.find_submission(TP, "ref").score == synthetic.full_marks()
+
+
+def test_a_seccomp_profile_that_refuses_pivot_root_is_named_as_the_cause_to_fix():
+    container = preflight.how_to_fix("bubblewrap failed: bwrap: pivot_root: Operation not permitted")
+    assert preflight.SECCOMP_PROFILE in container and "--unsafe" not in container
+    assert (REPO / preflight.SECCOMP_PROFILE).is_file()
+    assert "apt-get install bubblewrap" in preflight.how_to_fix("bubblewrap (bwrap) is not installed")
