@@ -87,8 +87,10 @@ async def run_cells(student: Student, kernel: str, cells: list[str], timeout: fl
     from tornado.websocket import websocket_connect
 
     url = f"{student.user.server.replace('http', 'ws', 1)}/api/kernels/{kernel}/channels"
+    # JupyterLab waits for a kernel that boots slowly (60 at once on 2 cores): so does this client, not 20 s
     connection = await websocket_connect(HTTPRequest(url, headers={
-        "Authorization": student.user.session.headers["Authorization"]}))
+        "Authorization": student.user.session.headers["Authorization"]}, connect_timeout=timeout,
+        request_timeout=timeout))
     session = uuid.uuid4().hex
     deadline = time.monotonic() + timeout
     for number, code in enumerate(cells, 1):

@@ -98,7 +98,9 @@ c.ClassroomSpawner.visible = [str(room.student_env)]
 c.ClassroomSpawner.writable = [str(room.exchange)]
 # kernels talk to their server over unix sockets in the student's runtime folder, not over TCP
 # ports that another student's kernel or server could hold (spawner.py: servers have ports of their own)
-c.Spawner.args = ["--KernelManager.transport=ipc"]
+c.Spawner.args = ["--KernelManager.transport=ipc",
+                  # a kernel that boots while the whole class starts theirs may need more than 60 s to answer
+                  "--MappingKernelManager.kernel_info_timeout=300"]
 c.Spawner.default_url = "/lab"
 c.Spawner.notebook_dir = "~"
 c.Spawner.cpu_limit = room.cpu_limit
