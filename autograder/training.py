@@ -1,7 +1,8 @@
 """A training graded from the parameters it left: accuracy recomputed by the grader on data it rebuilds.
 
-`DigitsTraining` is the whole check of a TP whose training ends on the digits (TP 9, 10, 11): the TP
-gives its network and its French advice, and gets its `VariablesSpec`.
+`DigitsTraining` is the whole check of a TP whose training ends on the digits (TP 9, 10, 11, 12): the TP
+gives its network and its French advice, and gets its `VariablesSpec`; `FinalGradients` adds the gradients
+the student's code gives for the trained network (TP 11, 12).
 
 Each TP says which variables hold its parameters and how to run its network; what the
 score is made of is shared: full marks from `full_marks`, none at `chance` or below,
@@ -12,14 +13,15 @@ final parameters give (a percentage, or measured before the last update).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Callable
 
 import torch
 
 from autograder.data import digits_test_set
-from autograder.french import percent
+from autograder.french import formatted, percent
 from autograder.specs import VariablesSpec
+from autograder.toolkit import gradients
 from autograder.verdict import Remark, plain
 
 
@@ -127,3 +129,68 @@ class DigitsTraining:
     def spec(self) -> VariablesSpec:
         return VariablesSpec(name="training", label="entraînement", points=self.points, variables=self.variables,
                              judge=self.judge)
+
+
+def _relative(error: float, scale: float) -> str:
+    """`error` as a share of `scale`, as French writes it: « 26 % », « 0,4 % »."""
+    if not scale or error != error:
+        return formatted(error, ".1e") if scale else "∞"
+    return percent(error / scale, 0 if error >= 0.1 * scale else 1)
+
+
+@dataclass(frozen=True, kw_only=True)
+class FinalGradients:
+    """A `DigitsTraining` also graded on what the TP is about: the gradients the student's code gives for the
+    trained network on the whole training set (`gradients_finaux`, computed in the notebook), against
+    autograd's of `loss(parameters)` in float64. Code that computes other gradients than torch's trains
+    another network, even one that classifies (TP 11: an engine that drops a contribution; TP 12: pooling
+    indices local to the window): the training then keeps `share` of its points, and `message` (French, with
+    `{ecarts}` for the gradients found wrong) says so.
+
+    `tolerance`, relative to the largest gradient: the references' float32 rounding gives about 1e-6, the
+    catalogued mistakes a quarter of it or more."""
+
+    digits: DigitsTraining
+    loss: Callable[[dict[str, torch.Tensor]], torch.Tensor]
+    message: str
+    tolerance: float = 1e-3
+    share: float = 1 / 3
+    variable: str = "gradients_finaux"
+
+    def errors(self, params: dict[str, torch.Tensor], found: Any) -> dict[str, str]:
+        """Per parameter whose gradient in `found` is not autograd's: how far off it is, in French."""
+        keys = self.digits.keys
+        expected = gradients(lambda *t: self.loss(dict(zip(keys, t))), *(params[k].to(torch.float64) for k in keys))
+        errors = {}
+        for key, truth in zip(keys, expected):
+            grad = found.get(key) if isinstance(found, dict) else None
+            if type(grad) is not torch.Tensor or not grad.is_floating_point():
+                errors[key] = "absent"
+            elif grad.shape != truth.shape:
+                errors[key] = f"forme {tuple(grad.shape)} au lieu de {tuple(truth.shape)}"
+            else:
+                scale = truth.abs().max().item()
+                error = (grad.to(torch.float64) - truth).abs().max().item()
+                if not error <= self.tolerance * scale + 1e-8:  # NaN included
+                    errors[key] = f"écart jusqu'à {_relative(error, scale)} du plus grand gradient"
+        return errors
+
+    def judge(self, values: dict[str, Any]) -> tuple[float, list[Remark]]:
+        score, remarks = self.digits.judge(values)
+        params = values.get(self.digits.params)
+        if any(values.get(name) is None for name in self.digits.variables) or not isinstance(params, dict) \
+                or set(params) != set(self.digits.keys) or any(type(t) is not torch.Tensor for t in params.values()) \
+                or not all(torch.isfinite(t).all() for t in params.values()):
+            return score, remarks  # unfinished, malformed or diverged: said already
+        try:
+            errors = self.errors(params, values.get(self.variable))
+        except Exception as error:  # noqa: BLE001 - parameters of the wrong shape, say
+            errors = {self.digits.params: f"{type(error).__name__}"}
+        if errors:
+            listed = " ; ".join(f"{k} : {e}" for k, e in errors.items())
+            remarks.insert(1, Remark(text=self.message, values={"ecarts": listed}))
+            score *= self.share
+        return score, remarks
+
+    def spec(self) -> VariablesSpec:
+        return replace(self.digits.spec(), judge=self.judge)

@@ -5,7 +5,9 @@ Each discovered TP gets a pytest marker of its name (`pytest -m tp10`); tests th
 over every TP are parametrised with `tp_params()`, which carries those markers.
 """
 
+import contextlib
 import importlib
+import io
 import shutil
 import subprocess
 import sys
@@ -19,7 +21,8 @@ from autograder import course, gradebook
 from autograder.course import tp_module
 from autograder.grading import db_url
 from autograder.release import environment, given_of
-from autograder.submissions import solutions
+from autograder.figures import is_figure
+from autograder.submissions import fill, solutions
 
 TESTS = Path(__file__).resolve().parent
 REPO = TESTS.parent
@@ -89,6 +92,26 @@ def student_namespace(tp: str, *sources: str) -> dict:
     for source in sources:
         exec(source, namespace)
     return namespace
+
+
+def training_verdict(tp: str, answers: dict[str, str]):
+    """The training's verdict, for the release notebook filled with the reference but `answers`, run in this
+    process up to its training cell (checks, figures and the self-check left out), as the grader reads it."""
+    nb = fill(nbformat.read(release_path(tp), as_version=4), {**solution_sources(tp), **answers})
+    namespace = {"__name__": "__main__"}
+    with contextlib.redirect_stdout(io.StringIO()):
+        for cell in nb.cells:
+            nbgrader = cell.metadata.get("nbgrader", {})
+            if cell.cell_type != "code" or nbgrader.get("grade") or nbgrader.get("grade_id") == "outils" \
+                    or is_figure(cell):
+                continue
+            try:
+                exec(cell.source, namespace)  # noqa: S102 - the course's notebook
+            except Exception:  # noqa: BLE001 - a training that stops leaves no variables: graded so
+                break
+            if nbgrader.get("grade_id") == "training":
+                break
+    return assignment(tp).check("training", namespace)
 
 
 def cell_scores(course_dir: Path, assignment_name: str) -> dict[str, dict[str, float]]:

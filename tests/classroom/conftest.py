@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from hubclient import (ARTIFACTS, ASSIGNMENT, ENVIRONMENT, MISTAKES, REPO, User, responds, classroom, feedback_page,
-                       formgrader_api, wait_for, work)
+from hubclient import (ARTIFACTS, ASSIGNMENT, CHROMIUM, CHROMIUM_ARGS, ENVIRONMENT, MISTAKES, REPO, User, responds,
+                       classroom, feedback_page, formgrader_api, wait_for, work)
 from spawner import CgroupError, cgroup_folders, remove_cgroups  # noqa: E402 - deploy/ put on the path by hubclient
 
 
@@ -126,3 +126,14 @@ def pytest_runtest_makereport(item, call):
     report = yield
     setattr(item, f"rep_{report.when}", report)
     return report
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright, for every test that reads a page as a person would."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        yield browser
+        browser.close()

@@ -162,3 +162,24 @@ async def _terminal(url: str, authorization: str, command: str, timeout: float) 
         if found:
             connection.close()
             return output[:found.start()] + f"[exit {found.group(1)}]"
+
+
+# ------------------------------------------------------------------ in Chromium
+
+CHROMIUM = "/usr/bin/chromium"
+# as root in a container, without a GPU; no background traffic to Google (the network is closed)
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+def logged_in(browser, room, name: str):
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    page.goto(f"{room.url}/hub/login")
+    page.fill("#username_input", name)
+    page.fill("#password_input", password(room, name))
+    page.click("#login_submit")
+    return page
+
+
+def shot(page, name: str) -> None:
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)

@@ -12,38 +12,13 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from hubclient import ARTIFACTS, ASSIGNMENT, EXPECTED, NOTEBOOK, password
+from hubclient import ARTIFACTS, ASSIGNMENT, EXPECTED, NOTEBOOK, logged_in, shot
 
 pytestmark = pytest.mark.slow
 
-CHROMIUM = "/usr/bin/chromium"
-# as root in a container, without a GPU; no background traffic to Google (the network is closed)
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SLOW = 300_000  # ms: a kernel start, a validation on one core
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
-
-
-def logged_in(browser, room, name: str):
-    page = browser.new_page(viewport={"width": 1400, "height": 900})
-    page.goto(f"{room.url}/hub/login")
-    page.fill("#username_input", name)
-    page.fill("#password_input", password(room, name))
-    page.click("#login_submit")
-    return page
-
-
-def shot(page, name: str) -> None:
-    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
 @pytest.fixture(autouse=True)

@@ -9,19 +9,11 @@ gradient). The instructor reads the page in Chromium; a student may post, not re
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from test_classroom_browser import CHROMIUM, CHROMIUM_ARGS, logged_in, shot
+from hubclient import logged_in, shot
 
 pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
 
 
 def seance(hub) -> str:

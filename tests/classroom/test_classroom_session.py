@@ -14,11 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
-from hubclient import responds, wait_for
+from hubclient import logged_in, responds, shot, wait_for
 from spawner import cgroup_folders
-from test_classroom_browser import CHROMIUM, CHROMIUM_ARGS, logged_in, shot
 
 pytestmark = pytest.mark.slow
 
@@ -129,14 +128,6 @@ def test_a_stopped_servers_cgroup_is_removed(users, hub):
              60, f"the server of {student.name} did not stop")
     wait_for(lambda: not any(folder.exists() for folder in folders.values()), 30,
              f"cgroup folders left after the server stopped: {folders}")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
-        yield browser
-        browser.close()
 
 
 def test_a_student_whose_server_starts_waits_on_a_french_page(browser, users, hub):

@@ -1,17 +1,12 @@
 """What is special to TP 11: the given `Tensor` class, the expression graphs its scenario checks build, and
 a training that exercises the whole engine."""
 
-import contextlib
-import io
 
-import nbformat
 import pytest
 import torch
 
-from autograder.figures import is_figure
-from autograder.submissions import fill
 from autograder.tp11 import graphs
-from conftest import assignment, release_path, solution_sources, student_namespace
+from conftest import assignment, student_namespace, training_verdict
 from tp11_catalogue import ENGINE_MISTAKES
 
 
@@ -57,23 +52,7 @@ def test_random_graphs_share_a_node_and_every_node_reaches_the_root():
 
 
 def _training(mistakes: dict[str, str]):
-    """The training's verdict, for the release notebook filled with the reference but these answers, run
-    here up to its training cell (checks, figures and the self-check left out), as the grader reads it."""
-    nb = fill(nbformat.read(release_path("tp11"), as_version=4), {**solution_sources("tp11"), **mistakes})
-    namespace = {"__name__": "__main__"}
-    with contextlib.redirect_stdout(io.StringIO()):
-        for cell in nb.cells:
-            nbgrader = cell.metadata.get("nbgrader", {})
-            if cell.cell_type != "code" or nbgrader.get("grade") or nbgrader.get("grade_id") == "outils" \
-                    or is_figure(cell):
-                continue
-            try:
-                exec(cell.source, namespace)  # noqa: S102 - the course's notebook
-            except Exception:  # noqa: BLE001 - a training that stops leaves no variables: graded so
-                break
-            if nbgrader.get("grade_id") == "training":
-                break
-    return assignment("tp11").check("training", namespace)
+    return training_verdict("tp11", mistakes)
 
 
 ENGINE = "les gradients que votre moteur calcule pour le réseau entraîné"

@@ -2,40 +2,19 @@
 through the gradients it leaves (`gradients_finaux`), and the built cases expose the structures the mistakes
 need on every draw."""
 
-import contextlib
-import io
 
-import nbformat
 import pytest
 import torch
 import torch.nn.functional as F
 
-from autograder.figures import is_figure
-from autograder.submissions import fill
 from autograder.tp12 import checks
-from conftest import assignment, release_path, solution_sources
+from conftest import solution_sources, training_verdict
 from tp12_catalogue import WRONG
 
 
 def _training(source: str):
-    """The training's verdict, for the release notebook filled with the reference but this answer, run here up
-    to its training cell (checks, figures and the self-check left out), as the grader reads it."""
-    name = source.split("(")[0].removeprefix("def ")
-    nb = fill(nbformat.read(release_path("tp12"), as_version=4), {**solution_sources("tp12"), name: source})
-    namespace = {"__name__": "__main__"}
-    with contextlib.redirect_stdout(io.StringIO()):
-        for cell in nb.cells:
-            nbgrader = cell.metadata.get("nbgrader", {})
-            if cell.cell_type != "code" or nbgrader.get("grade") or nbgrader.get("grade_id") == "outils" \
-                    or is_figure(cell):
-                continue
-            try:
-                exec(cell.source, namespace)  # noqa: S102 - the course's notebook
-            except Exception:  # noqa: BLE001 - a training that stops leaves no variables: graded so
-                break
-            if nbgrader.get("grade_id") == "training":
-                break
-    return assignment("tp12").check("training", namespace)
+    """The training's verdict with this one answer (the function it defines) instead of the reference's."""
+    return training_verdict("tp12", {source.split("(")[0].removeprefix("def "): source})
 
 
 def _mistake(fragment: str) -> str:
