@@ -128,9 +128,11 @@ def pytest_runtest_makereport(item, call):
     return report
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser():
-    """Debian's Chromium driven by Playwright, for every test that reads a page as a person would."""
+    """Debian's Chromium driven by Playwright, for the tests that read a page as a person would; one per test
+    module, closed at its end: Playwright's sync API holds an event loop, and a terminal (`User.run`) needs its
+    own."""
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
