@@ -8,13 +8,19 @@ import torch
 
 
 @functools.lru_cache(maxsize=1)
-def _digits_split() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+def _split():
+    """scikit-learn's digits split as every notebook splits them (20 % test, stratified, seed 0): numpy arrays
+    of raw pixels (0 to 16) and labels, (train, test, train_labels, test_labels)."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
 
     digits, labels = load_digits(return_X_y=True)
-    train, test, train_labels, test_labels = train_test_split(digits, labels, test_size=0.2, shuffle=True,
-                                                              stratify=labels, random_state=0)
+    return train_test_split(digits, labels, test_size=0.2, shuffle=True, stratify=labels, random_state=0)
+
+
+@functools.lru_cache(maxsize=1)
+def _digits_split() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    train, test, train_labels, test_labels = _split()
     mean, std = train.mean(axis=0), train.std(axis=0)
     std[std == 0] = 1.0
     return (torch.tensor((train - mean) / std, dtype=torch.float64), torch.tensor(train_labels),
@@ -35,12 +41,7 @@ def digits_train_set() -> tuple[torch.Tensor, torch.Tensor]:
 
 @functools.lru_cache(maxsize=1)
 def _digit_images() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
-
-    digits, labels = load_digits(return_X_y=True)
-    train, test, train_labels, test_labels = train_test_split(digits, labels, test_size=0.2, shuffle=True,
-                                                              stratify=labels, random_state=0)
+    train, test, train_labels, test_labels = _split()
     # one scale for every pixel (not TP 10's per pixel one): a shifted image stays an image of the same scale
     return (torch.tensor(train / 16 - 0.3, dtype=torch.float64).reshape(-1, 1, 8, 8), torch.tensor(train_labels),
             torch.tensor(test / 16 - 0.3, dtype=torch.float64).reshape(-1, 1, 8, 8), torch.tensor(test_labels))

@@ -26,8 +26,14 @@ DIGITS = DigitsTraining(
     uses="vos fonctions (cnn_forward, cnn_backward et celles qu'elles appellent)")
 
 
+def _loss(p: dict) -> torch.Tensor:
+    """The mean cross-entropy of the network on the whole training set."""
+    inputs, labels = digit_images_train_set()
+    return F.cross_entropy(logits(p, inputs), labels)
+
+
 TRAINING = FinalGradients(
-    digits=DIGITS, loss=lambda p: F.cross_entropy(logits(p, digit_images_train_set()[0]), digit_images_train_set()[1]),
+    digits=DIGITS, loss=_loss,
     message=("les gradients que vos fonctions calculent pour le réseau entraîné (gradients_finaux, sur tout "
              "l'ensemble d'entraînement) ne sont pas ceux de torch.autograd ({ecarts}) : votre entraînement "
              "n'a pas suivi le gradient de la perte, un tiers des points au plus. Commencez par les "
