@@ -21,9 +21,7 @@ import argparse
 import asyncio
 import json
 import os
-import signal
 import statistics
-import subprocess
 import sys
 import threading
 import time
@@ -37,10 +35,10 @@ import nbformat
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "classroom"))
 
-from hubclient import User, responds, wait_for  # noqa: E402
+from hubclient import HubProcess, User, reset, stop_servers, wait_for  # noqa: E402
 from autograder.submissions import fill, solutions  # noqa: E402
 from classroom import Classroom  # noqa: E402 - deploy/, put on the path by hubclient
-from spawner import cgroup_folders, remove_cgroups  # noqa: E402
+from spawner import cgroup_folders  # noqa: E402
 
 RESULTS = REPO / "benchmarks" / "results"
 
@@ -175,13 +173,9 @@ def main() -> int:
     variables = environment(args.students)
     os.environ.update(variables)
     room = Classroom.from_environment()
-    subprocess.run([sys.executable, str(REPO / "deploy" / "classroom.py"), "reset"], check=True,
-                   stdout=subprocess.DEVNULL)
+    reset(variables)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    log = open(RESULTS / "storm-jupyterhub.log", "w")
-    hub = subprocess.Popen([str(Path(sys.executable).parent / "jupyterhub"), "-f",
-                            str(REPO / "deploy" / "jupyterhub_config.py")], cwd=room.hub_dir, stdout=log,
-                           stderr=subprocess.STDOUT, start_new_session=True)
+    hub = HubProcess(room, RESULTS / "storm-jupyterhub.log", variables)
     students = [Student(name) for name in room.students]
     lowest, sampling = [available_mib()], threading.Event()
 
@@ -190,7 +184,7 @@ def main() -> int:
             lowest.append(min(lowest[-1], available_mib()))
 
     try:
-        wait_for(lambda: responds(f"{room.url}/hub/api/"), 60, "the hub did not answer", alive=hub)
+        hub.start()
         threading.Thread(target=sample, daemon=True).start()
         notebook = filled_notebook(args.tp)
         with ThreadPoolExecutor(max_workers=len(students)) as pool:
@@ -203,15 +197,10 @@ def main() -> int:
             s.peak_mib, s.anonymous_mib = peak_mib(s.name), anonymous_mib(s.name)
     finally:
         sampling.set()
-        os.killpg(hub.pid, signal.SIGTERM)
-        hub.wait(60)
-        for name in (*room.accounts, room.grader):
-            subprocess.run(["pkill", "-KILL", "-u", name], check=False)
-            try:
-                asyncio.run(remove_cgroups(cgroup_folders(name)))
-            except Exception:  # noqa: BLE001 - cleanup of what the storm left
-                pass
-        log.close()
+        if hub.process is not None:
+            hub.stop()
+        stop_servers(room)
+        hub.log.close()
     figures = {
         "students": len(students), "tp": args.tp, "cores": os.cpu_count(),
         "ready_s": quantiles([s.ready_s for s in students if s.ready_s is not None]),

@@ -9,19 +9,12 @@ extensions, the contents API, terminals) and the formgrader service.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import os
-import signal
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
-from hubclient import (ARTIFACTS, ASSIGNMENT, CHROMIUM, CHROMIUM_ARGS, ENVIRONMENT, MISTAKES, REPO, User, responds,
-                       classroom, feedback_page, formgrader_api, wait_for, work)
-from spawner import CgroupError, cgroup_folders, remove_cgroups  # noqa: E402 - deploy/ put on the path by hubclient
+from hubclient import (ARTIFACTS, ASSIGNMENT, CHROMIUM, CHROMIUM_ARGS, ENVIRONMENT, MISTAKES, HubProcess, User,
+                       classroom, feedback_page, formgrader_api, reset, stop_servers, work)
 
 
 @pytest.fixture(scope="session")
@@ -31,46 +24,17 @@ def room():
     return classroom()
 
 
-class HubProcess:
-    """The hub, started and stopped by the tests; students' servers outlive it (as in a real restart)."""
-
-    def __init__(self, room):
-        self.room, self.process = room, None
-        self.log = open(ARTIFACTS / "jupyterhub.log", "a")
-
-    def start(self, **variables: str) -> None:
-        self.process = subprocess.Popen([str(Path(sys.executable).parent / "jupyterhub"), "-f",
-                                         str(REPO / "deploy" / "jupyterhub_config.py")],
-                                        cwd=self.room.hub_dir, env={**os.environ, **ENVIRONMENT, **variables},
-                                        stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
-        wait_for(lambda: responds(f"{self.room.url}/hub/api/"), 60, "the hub did not answer", alive=self.process)
-
-    def stop(self) -> None:
-        if self.process.poll() is not None:  # stopped by a test that failed before starting it again
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-
-
 @pytest.fixture(scope="session")
 def hub_process(room):
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    (ARTIFACTS / "jupyterhub.log").write_text("")
-    subprocess.run([sys.executable, str(REPO / "deploy" / "classroom.py"), "reset"],
-                   env={**os.environ, **ENVIRONMENT}, check=True, stdout=subprocess.DEVNULL)
-    hub = HubProcess(room)
+    reset(ENVIRONMENT)
+    hub = HubProcess(room, ARTIFACTS / "jupyterhub.log", ENVIRONMENT)
     hub.start()
     try:
         yield hub
     finally:
         hub.stop()
-        for name in (*room.accounts, room.grader):  # the servers outlive the hub: stop them and their cgroups
-            subprocess.run(["pkill", "-KILL", "-u", name], check=False)
-            with contextlib.suppress(CgroupError, OSError):
-                asyncio.run(remove_cgroups(cgroup_folders(name)))
+        stop_servers(room)
         hub.log.close()
 
 

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
 import runpy
+import signal
 import subprocess
 import sys
 import time
@@ -162,6 +164,51 @@ async def _terminal(url: str, authorization: str, command: str, timeout: float) 
         if found:
             connection.close()
             return output[:found.start()] + f"[exit {found.group(1)}]"
+
+
+# ------------------------------------------------------------------ the hub itself
+
+
+def reset(environment: dict[str, str]) -> None:
+    """`deploy/classroom.py reset` for the classroom these CLASSROOM_* variables describe (fresh homes,
+    course, exchange and hub database; accounts made if missing)."""
+    subprocess.run([sys.executable, str(REPO / "deploy" / "classroom.py"), "reset"],
+                   env={**os.environ, **environment}, check=True, stdout=subprocess.DEVNULL)
+
+
+class HubProcess:
+    """The hub of `deploy/jupyterhub_config.py`, started and stopped by a test or a benchmark; students'
+    servers outlive it (as in a real restart)."""
+
+    def __init__(self, room: Classroom, log: Path, environment: dict[str, str]):
+        self.room, self.environment, self.process = room, environment, None
+        self.log = open(log, "w")
+
+    def start(self, **variables: str) -> None:
+        self.process = subprocess.Popen([str(Path(sys.executable).parent / "jupyterhub"), "-f",
+                                         str(REPO / "deploy" / "jupyterhub_config.py")],
+                                        cwd=self.room.hub_dir, env={**os.environ, **self.environment, **variables},
+                                        stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
+        wait_for(lambda: responds(f"{self.room.url}/hub/api/"), 60, "the hub did not answer", alive=self.process)
+
+    def stop(self) -> None:
+        if self.process.poll() is not None:  # stopped by a test that failed before starting it again
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+
+
+def stop_servers(room: Classroom) -> None:
+    """Every process of the classroom's accounts killed and their cgroups removed: the servers outlive the hub."""
+    from spawner import CgroupError, cgroup_folders, remove_cgroups
+
+    for name in (*room.accounts, room.grader):
+        subprocess.run(["pkill", "-KILL", "-u", name], check=False)
+        with contextlib.suppress(CgroupError, OSError):
+            asyncio.run(remove_cgroups(cgroup_folders(name)))
 
 
 # ------------------------------------------------------------------ in Chromium
