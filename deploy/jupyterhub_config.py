@@ -134,8 +134,8 @@ if room.live:
     c.Spawner.environment["AUTOGRADER_SEANCE_URL"] = f"{room.url}/services/seance/api/verdicts"
 
 # A whole class logging in at once waits on a French page (deploy/templates/spawn_pending.html), shown at
-# once rather than after 10 s of a hanging request; 60 servers started together took up to 101 s here
-# before the ports were fixed: 300 s leaves room for a slower machine or a larger class.
+# once rather than after 10 s of a hanging request; 60 servers started together took up to 163-198 s on
+# this 2-core machine (benchmarks/storm.py): 300 s leaves some room for a slower machine.
 c.JupyterHub.template_paths = [str(Path(__file__).resolve().parent / "templates")]
 c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 0}
 c.Spawner.start_timeout = 300
