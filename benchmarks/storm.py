@@ -134,6 +134,12 @@ def available_mib() -> float:
     return float("nan")
 
 
+def ksm_saved_mib() -> float:
+    """Memory the machine saves by samepage merging now (pages that point to a page shared with others)."""
+    path = Path("/sys/kernel/mm/ksm/pages_sharing")
+    return int(path.read_text()) * os.sysconf("SC_PAGE_SIZE") / 2**20 if path.exists() else 0.0
+
+
 def anonymous_mib(name: str) -> float | None:
     """The student's processes' own memory now (not the files they share with everyone's: torch's libraries)."""
     folders = cgroup_folders(name)
@@ -177,11 +183,12 @@ def main() -> int:
     RESULTS.mkdir(parents=True, exist_ok=True)
     hub = HubProcess(room, RESULTS / "storm-jupyterhub.log", variables)
     students = [Student(name) for name in room.students]
-    lowest, sampling = [available_mib()], threading.Event()
+    lowest, saved, sampling = [available_mib()], [0.0], threading.Event()
 
     def sample() -> None:
         while not sampling.wait(0.5):
             lowest.append(min(lowest[-1], available_mib()))
+            saved.append(ksm_saved_mib())
 
     try:
         hub.start()
@@ -195,6 +202,7 @@ def main() -> int:
             list(pool.map(lambda s: run_all(room, s, notebook, start, args.timeout), students))
         for s in students:
             s.peak_mib, s.anonymous_mib = peak_mib(s.name), anonymous_mib(s.name)
+        saved_at_end = ksm_saved_mib()
     finally:
         sampling.set()
         if hub.process is not None:
@@ -208,6 +216,7 @@ def main() -> int:
         "peak_mib_per_student": quantiles([s.peak_mib for s in students if s.peak_mib is not None]),
         "anonymous_mib_per_student": quantiles([s.anonymous_mib for s in students if s.anonymous_mib is not None]),
         "lowest_available_mib": min(lowest),
+        "shared_pages_saved_mib": {"max": max(saved), "end": saved_at_end},
         "failures": {s.name: s.failure for s in students if s.failure},
         "per_student": [{k: v for k, v in asdict(s).items() if k != "user"} for s in students],
     }
@@ -220,6 +229,7 @@ def main() -> int:
     print(f"  peak memory (MiB/each):  {fmt(figures['peak_mib_per_student'])}  (its cgroup's, shared files included)")
     print(f"  own memory (MiB/each):   {fmt(figures['anonymous_mib_per_student'])}  (after Run All, kernels alive)")
     print(f"  lowest available memory: {figures['lowest_available_mib']:.0f} MiB")
+    print(f"  saved by shared pages:   {max(saved):.0f} MiB at most, {saved_at_end:.0f} MiB at the end (KSM)")
     print(f"  failures: {len(figures['failures'])}")
     for name, failure in figures["failures"].items():
         print(f"    {name}: {failure}")

@@ -72,6 +72,7 @@ class Classroom:
     service_port: int = 9999
     cull_timeout: int = 3600        # s without activity before a student's server is stopped (0: never)
     live: bool = True               # « la séance en direct »: self-checks reported to the instructors' page
+    share_memory: bool = True       # students' kernels share their libraries' memory (classroom_kernel.py)
 
     @classmethod
     def from_environment(cls, env=os.environ) -> Classroom:
@@ -79,7 +80,8 @@ class Classroom:
         values = {}
         for name, kind in [("course", str), ("prefix", Path), ("exchange", Path), ("instructors", _names),
                            ("students", _names), ("cpu_limit", float), ("mem_limit", str), ("port", int),
-                           ("service_port", int), ("cull_timeout", int), ("live", _yes)]:
+                           ("service_port", int), ("cull_timeout", int), ("live", _yes),
+                           ("share_memory", _yes)]:
             variable = f"CLASSROOM_{name.upper()}"
             if env.get(variable):
                 values[name] = kind(env[variable])
@@ -181,6 +183,17 @@ def install_env_config(env: Path) -> None:
     (lab_settings / "overrides.json").write_text(json.dumps(overrides, indent=1))
 
 
+def install_student_kernel(env: Path) -> None:
+    """The notebooks' `python3` kernel becomes deploy/classroom_kernel.py (the same ipykernel, launched so
+    that students' kernels can share their libraries' memory)."""
+    site = next((env / "lib").glob("python3*/site-packages"))
+    shutil.copy(DEPLOY / "classroom_kernel.py", site / "classroom_kernel.py")
+    spec_file = env / "share" / "jupyter" / "kernels" / "python3" / "kernel.json"
+    spec = json.loads(spec_file.read_text())
+    spec["argv"] = [str(env / "bin" / "python"), "-m", "classroom_kernel", "-f", "{connection_file}"]
+    spec_file.write_text(json.dumps(spec, indent=1))
+
+
 def install_student_kit(env: Path) -> None:
     """The checks of every TP, without the reference solutions, for the students' self-check."""
     from autograder import student_kit
@@ -209,6 +222,7 @@ def install_envs(room: Classroom) -> None:
         return
     build_env(room.student_env, base)
     install_student_kit(room.student_env)
+    install_student_kernel(room.student_env)
     install_env_config(room.student_env)
     disable_instructor_tools(room.student_env)
     room.student_env.chmod(0o755)

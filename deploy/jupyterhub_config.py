@@ -96,11 +96,13 @@ c.JupyterHub.spawner_class = "spawner.ClassroomSpawner"
 c.ClassroomSpawner.server_cmd = [str(room.student_env / "bin" / "jupyterhub-singleuser")]
 c.ClassroomSpawner.visible = [str(room.student_env)]
 c.ClassroomSpawner.writable = [str(room.exchange)]
+# students' kernels share the memory of torch & co. (spawner.py, classroom_kernel.py); CLASSROOM_SHARE_MEMORY=0: not
+c.ClassroomSpawner.share_memory = room.share_memory
 # kernels talk to their server over unix sockets in the student's runtime folder, not over TCP
 # ports that another student's kernel or server could hold (spawner.py: servers have ports of their own)
 c.Spawner.args = ["--KernelManager.transport=ipc",
-                  # a kernel that boots while the whole class starts theirs may need more than 60 s to answer
-                  "--MappingKernelManager.kernel_info_timeout=300"]
+                  # a kernel that boots while the whole class starts theirs may need minutes to answer
+                  "--MappingKernelManager.kernel_info_timeout=600"]
 c.Spawner.default_url = "/lab"
 c.Spawner.notebook_dir = "~"
 c.Spawner.cpu_limit = room.cpu_limit
@@ -134,9 +136,9 @@ if room.live:
     c.Spawner.environment["AUTOGRADER_SEANCE_URL"] = f"{room.url}/services/seance/api/verdicts"
 
 # A whole class logging in at once waits on a French page (deploy/templates/spawn_pending.html), shown at
-# once rather than after 10 s of a hanging request; 60 servers started together took up to 163-198 s on
-# this 2-core machine (benchmarks/storm.py): 300 s leaves some room for a slower machine.
+# once rather than after 10 s of a hanging request; 60 servers started together took up to 163-249 s on
+# this 2-core machine (benchmarks/storm.py, docs/classroom.md): 600 s leaves room for a busier machine.
 c.JupyterHub.template_paths = [str(Path(__file__).resolve().parent / "templates")]
 c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 0}
-c.Spawner.start_timeout = 300
-c.Spawner.http_timeout = 300
+c.Spawner.start_timeout = 600
+c.Spawner.http_timeout = 600

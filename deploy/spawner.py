@@ -24,6 +24,11 @@ account) with these additions:
   (`JupyterHub.cleanup_servers = False`) leaves students' servers and kernels running, and the new hub
   finds them again by their pids. Without limits there is no cgroup to find a server's processes by,
   and a server dies with the hub (bubblewrap's `--die-with-parent`).
+* **Shared libraries' memory.** With `share_memory`, the spawner turns on the machine's samepage merging
+  (KSM) and tells the students' kernels (`deploy/classroom_kernel.py`, their `python3` kernel) to make the
+  pages torch, scikit-learn and matplotlib fill alike from one kernel to the next: the machine keeps one
+  copy of them for the class instead of one per student (see classroom_kernel.py for how, and
+  docs/threat-model.md for what it costs).
 * **Cleanup.** A stopped server's cgroup folders are removed.
 * **View.** The server runs under bubblewrap in a user namespace and sees `/usr`, `/etc`,
   the folders of `visible` (the students' environment) read-only, and only its own home
@@ -50,6 +55,10 @@ from autograder.bubblewrap import THREAD_VARIABLES, system_mounts
 
 CGROUP_MOUNT = Path("/sys/fs/cgroup")
 CPU_PERIOD_US = 100_000
+KSM = Path("/sys/kernel/mm/ksm")
+# ksmd scans as fast as needed to go over every mergeable page in a minute (the kernel's advisor, Linux >= 6.7,
+# bounds its CPU): the pages of kernels started together are shared within about two scans
+KSM_SETTINGS = {"run": "1", "advisor_mode": "scan-time", "advisor_target_scan_time": "60"}
 
 
 def threads_for(cpu_limit: float) -> int:
@@ -85,6 +94,19 @@ def cgroup_folders(user: str, parent: str = "jupyterhub") -> dict[str, Path]:
                               "c.Spawner.mem_limit and c.Spawner.cpu_limit to None to run without limits")
         folders[controller] = mount / own[controller].lstrip("/") / parent / user
     return folders
+
+
+def enable_page_merging(folder: Path = KSM) -> str | None:
+    """Turns on KSM for the processes that ask for it (as root); why not, if it cannot."""
+    if not (folder / "run").exists():
+        return f"{folder} does not exist: this Linux kernel has no samepage merging (CONFIG_KSM)"
+    try:
+        for name, value in KSM_SETTINGS.items():
+            if (folder / name).exists():  # the advisor's settings: Linux >= 6.7
+                (folder / name).write_text(value)
+    except OSError as error:
+        return f"cannot configure {folder}: {error}"
+    return None
 
 
 def write_limits(folders: dict[str, Path], mem_bytes: int | None, cpu_limit: float | None) -> None:
@@ -220,11 +242,15 @@ class ClassroomSpawner(LocalProcessSpawner):
     class_mem_reserve = ByteSpecification(2 << 30, config=True,
                                           help="Memory the students' servers together leave to the rest of the "
                                                "machine (hub, proxy, grader, system).")
+    share_memory = Bool(True, config=True,
+                        help="Students' kernels share their libraries' memory (KSM; see the module docstring).")
 
     def get_env(self):
         env = super().get_env()
         if self.cpu_limit:
             env.update({name: str(threads_for(self.cpu_limit)) for name in THREAD_VARIABLES})
+        if self.share_memory:
+            env["CLASSROOM_SHARE_MEMORY"] = "1"
         return env
 
     @property
@@ -250,6 +276,10 @@ class ClassroomSpawner(LocalProcessSpawner):
         return preexec
 
     async def start(self):
+        if self.share_memory:
+            refused = enable_page_merging()
+            if refused:
+                self.log.warning("students' kernels will not share memory: %s", refused)
         self.port = server_port(pwd.getpwnam(self.user.name).pw_uid, self.port_base, ephemeral_ports())
         if self.confine:
             home = pwd.getpwnam(self.user.name).pw_dir

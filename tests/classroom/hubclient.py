@@ -199,6 +199,14 @@ class HubProcess:
             self.process.wait(30)
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
+            self._stop_proxy()  # a hub killed before its cleanup leaves its proxy running (its own session)
+
+    def _stop_proxy(self) -> None:
+        pid_file = self.room.hub_dir / "proxy.pid"
+        with contextlib.suppress(FileNotFoundError, ValueError, ProcessLookupError):
+            pid = int(pid_file.read_text())
+            if b"configurable-http-proxy" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                os.kill(pid, signal.SIGTERM)
 
 
 def stop_servers(room: Classroom) -> None:

@@ -7,6 +7,7 @@ Runs last (the file name): it restarts the hub and stops students' servers.
 from __future__ import annotations
 
 import json
+import os
 import pwd
 import re
 import subprocess
@@ -71,12 +72,33 @@ def test_students_servers_have_ports_of_their_own_and_kernels_unix_sockets(users
         held = {pid: sorted(p for p, owner, q in listeners if owner == uid and q == pid)
                 for _, owner, pid in listeners if owner == uid}
         server = [pid for pid, ports in held.items() if "jupyterhub-singleuser" in command_line(pid)]
-        kernels = {pid: ports for pid, ports in held.items() if "ipykernel" in command_line(pid)}
+        kernels = {pid: ports for pid, ports in held.items() if "classroom_kernel" in command_line(pid)}
         assert len(server) == 1 and held[server[0]] == [PORT_BASE + uid], (student.name, held)
         assert set(held) == {*server, *kernels} and all(len(p) == 1 for p in kernels.values()), (student.name, held)
         connections = [json.loads(f.read_text()) for f in runtime(student).glob("kernel-*.json")]
         assert connections and all(c["transport"] == "ipc" for c in connections), connections
         assert all(c["ip"].startswith(str(runtime(student))) for c in connections), connections
+
+
+def shared_mib(pid: int) -> float:
+    """What of the process's memory the machine holds once for it and others (KSM's merged pages)."""
+    lines = Path(f"/proc/{pid}/ksm_stat").read_text().splitlines()  # "name: value" or "name value"
+    stat = dict(line.replace(":", "").split(maxsplit=1) for line in lines)
+    return int(stat["ksm_merging_pages"]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def test_students_kernels_hold_the_libraries_once_for_the_class(users, hub):
+    """Each student's kernel has imported torch, scikit-learn and matplotlib (~220 MiB) before it answers
+    (deploy/classroom_kernel.py); the machine merges the pages they filled alike, which 60 students' kernels
+    each holding their own copy did not fit in this machine's memory (docs/classroom.md)."""
+    pids = []
+    for student in (users[name] for name in hub.students):
+        student.start_server()
+        running = student.call("GET", f"{student.server}/api/kernels").json()
+        pids += kernel_pids(student, running[0]["id"] if running else start_kernel(student))
+    assert len(pids) >= 2, pids
+    wait_for(lambda: all(shared_mib(pid) > 100 for pid in pids), 180,
+             "students' kernels did not come to share 100 MiB each with the others")
 
 
 def kernel_pids(student, kernel: str) -> list[int]:

@@ -113,6 +113,25 @@ def test_students_kernels_use_unix_sockets(monkeypatch):
     assert "--KernelManager.transport=ipc" in hub_config(monkeypatch).Spawner.args
 
 
+def test_students_kernels_share_memory_unless_the_course_says_not(monkeypatch):
+    assert hub_config(monkeypatch).ClassroomSpawner.share_memory is True
+    assert hub_config(monkeypatch, CLASSROOM_SHARE_MEMORY="0").ClassroomSpawner.share_memory is False
+
+
+def test_page_merging_is_turned_on_with_the_kernels_advisor_or_says_why_not(tmp_path):
+    ksm = tmp_path / "ksm"
+    assert "no samepage merging" in spawner.enable_page_merging(ksm)
+    ksm.mkdir()
+    for name, value in [("run", "0"), ("advisor_mode", "[none] scan-time"), ("advisor_target_scan_time", "200")]:
+        (ksm / name).write_text(value)
+    assert spawner.enable_page_merging(ksm) is None
+    assert {f.name: f.read_text() for f in ksm.iterdir()} == spawner.KSM_SETTINGS
+    older = tmp_path / "older"  # Linux < 6.7: no advisor, nothing written in its place
+    older.mkdir()
+    (older / "run").write_text("0")
+    assert spawner.enable_page_merging(older) is None and [f.name for f in older.iterdir()] == ["run"]
+
+
 def test_v1_cgroup_folders_sit_under_the_hubs_own_cgroups(monkeypatch, tmp_path):
     for controller in ("memory", "cpu"):
         (tmp_path / controller).mkdir()

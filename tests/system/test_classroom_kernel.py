@@ -1,0 +1,90 @@
+"""deploy/classroom_kernel.py, the students' kernel on the one-machine classroom, started as the server starts it.
+
+Whether the machine then shares the pages of two students' kernels is tested on the real hub
+(tests/classroom/test_classroom_session.py).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from jupyter_client.manager import start_new_kernel
+
+REPO = Path(__file__).resolve().parents[2]
+ADDR_NO_RANDOMIZE = 0x0040000
+
+# what a cell tells of the kernel it runs in
+INSPECT = """\
+import gc, os, sys
+print(gc.get_freeze_count() > 0, 'torch' in sys.modules, os.environ.get('PYTHONHASHSEED'), flush=True)
+import matplotlib.pyplot as plt
+plt.plot([1, 2]); plt.show()
+"""
+
+
+@pytest.fixture
+def kernel(tmp_path, monkeypatch):
+    """A kernel started by the launcher, as the student's server starts it, in a folder holding a torch.py."""
+    spec = tmp_path / "kernels" / "python3"
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(
+        f'{{"argv": ["{sys.executable}", "-m", "classroom_kernel", "-f", "{{connection_file}}"], '
+        '"display_name": "Python 3", "language": "python"}')
+    notebooks = tmp_path / "notebooks"
+    notebooks.mkdir()
+    (notebooks / "torch.py").write_text("raise SystemExit('the folder shadowed torch')\\n")
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
+    monkeypatch.setenv("PYTHONPATH", str(REPO / "deploy"))
+    monkeypatch.chdir(notebooks)
+    started = []
+
+    def start(share: bool):
+        monkeypatch.setenv("CLASSROOM_SHARE_MEMORY", "1" if share else "0")
+        manager, client = start_new_kernel(kernel_name="python3", startup_timeout=120)
+        started.append(manager)
+        return manager.provisioner.process.pid, client
+
+    yield start
+    for manager in started:
+        manager.shutdown_kernel(now=True)
+
+
+def run(client, code: str) -> tuple[list[str], list[dict]]:
+    texts, displays = [], []
+
+    def keep(message):
+        if message["msg_type"] == "stream":
+            texts.append(message["content"]["text"])
+        elif message["msg_type"] == "display_data":
+            displays.append(message["content"]["data"])
+
+    reply = client.execute_interactive(code, timeout=120, output_hook=keep)
+    assert reply["content"]["status"] == "ok", reply["content"]
+    return "".join(texts).split(), displays
+
+
+def ksm_stat(pid: int) -> dict[str, str]:
+    lines = Path(f"/proc/{pid}/ksm_stat").read_text().splitlines()  # "name: value" or "name value"
+    return dict(line.replace(":", "").split(maxsplit=1) for line in lines)
+
+
+def test_a_shared_kernel_has_the_same_layout_as_every_other_and_the_libraries_loaded(kernel):
+    pid, client = kernel(share=True)
+    assert int(Path(f"/proc/{pid}/personality").read_text(), 16) & ADDR_NO_RANDOMIZE
+    assert ksm_stat(pid)["ksm_merge_any"] == "yes"
+    words, displays = run(client, INSPECT)
+    assert words[:3] == ["True", "True", "0"]  # frozen, preloaded, fixed hash seed
+    assert "image/png" in displays[0], "the figure is not shown inline"
+    # preloaded before the notebook's folder was on the path: the torch.py lying there does not replace it
+    assert run(client, "import torch; print(torch.__file__)")[0][0].endswith("site-packages/torch/__init__.py")
+
+
+def test_without_sharing_it_is_ipykernel_as_usual(kernel):
+    pid, client = kernel(share=False)
+    assert not int(Path(f"/proc/{pid}/personality").read_text(), 16) & ADDR_NO_RANDOMIZE
+    assert ksm_stat(pid)["ksm_merge_any"] == "no"
+    words, displays = run(client, INSPECT)
+    assert words[:3] == ["False", "False", "None"] and "image/png" in displays[0]
