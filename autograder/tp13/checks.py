@@ -323,6 +323,9 @@ def _mask_properties(a: dict, mask: Any) -> list:
             return ["le masque ne contient que des 0 et des 1 : la division par 1 − p se fait dans dropout_forward, "
                     "pas dans le masque."]
         return ["le masque ne doit contenir que des 0 (neurone éteint) et des 1 (neurone gardé)."]
+    if bool((values == values[:1]).all()):
+        return ["toutes les lignes du masque sont identiques : chaque exemple du lot doit avoir son propre tirage "
+                "(tirez un tenseur de la forme entière)."]
     n, kept = values.numel(), values.mean().item()
     if abs(kept - (1 - p)) > Z_KEPT * math.sqrt(p * (1 - p) / n):
         if abs(kept - p) <= Z_KEPT * math.sqrt(p * (1 - p) / n):
@@ -332,9 +335,6 @@ def _mask_properties(a: dict, mask: Any) -> list:
         return [Remark(text="{gardes} des neurones sont gardés au lieu de {attendus} environ : chacun doit être gardé "
                             "avec la probabilité 1 − p, indépendamment des autres.",
                        values={"gardes": percent(kept), "attendus": percent(1 - p, 0)})]
-    if bool((values == values[:1]).all()):
-        return ["toutes les lignes du masque sont identiques : chaque exemple du lot doit avoir son propre tirage "
-                "(tirez un tenseur de la forme entière)."]
     return []
 
 

@@ -3,7 +3,7 @@ statistics, with `F.batch_norm` in eval mode) and on what TP 13 is about, since 
 a network that classifies:
 
 * `gradients_finaux`, the gradients the student's functions give (in float64) for the trained network on the
-  whole training set, in training mode, with the dropout mask `masque_final` the student's `make_mask` drew:
+  first 500 training images, in training mode, with the dropout mask `masque_final` the student's `make_mask` drew:
   against autograd's through `F.batch_norm` (batch norm and dropout, forward and backward); the mask itself
   must keep each unit with probability 1 − p;
 * `scores_test`, the scores of the test set in evaluation mode (float64): against `F.batch_norm(training=False)`;
@@ -36,6 +36,9 @@ LR, BETAS, EPS_ADAM, WEIGHT_DECAY = 2e-3, (0.9, 0.999), 1e-8, 1e-4
 KEYS = ("w1", "gamma", "beta", "w2", "b2")
 STATS = ("mean", "var")
 Z_KEPT = 6.0
+# gradients_finaux: on the first 500 training images (the whole set's inputs sum to 0 column by column, which
+# would hide a batch-norm backward pass without its mean path from dl_w1)
+FINAL = 500
 
 
 def logits(p: dict, stats: dict, x: torch.Tensor) -> torch.Tensor:
@@ -46,8 +49,8 @@ def logits(p: dict, stats: dict, x: torch.Tensor) -> torch.Tensor:
 
 
 def _loss(p: dict, mask: torch.Tensor) -> torch.Tensor:
-    """The mean cross-entropy on the whole training set, in training mode, dropout with `mask`."""
-    x, y = digits_train_set()
+    """The mean cross-entropy on the first `FINAL` training images, in training mode, dropout with `mask`."""
+    x, y = (t[:FINAL] for t in digits_train_set())
     h = F.batch_norm(x @ p["w1"].T, None, None, p["gamma"], p["beta"], training=True, eps=EPS).clamp(min=0)
     return F.cross_entropy(h * mask / (1 - P) @ p["w2"].T + p["b2"], y)
 
@@ -148,7 +151,7 @@ class Training:
         train_input, _ = digits_train_set()
         problems = []
         mask = values["masque_final"]
-        mask_problem = _mask_problem(mask, len(train_input), params["w1"].shape[0])
+        mask_problem = _mask_problem(mask, FINAL, params["w1"].shape[0])
         if mask_problem:
             problems.append(mask_problem)
         else:
