@@ -11,7 +11,8 @@ from conftest import solution_sources, training_verdict
 from tp13_catalogue import CORRECT, WRONG
 
 # refusals of the policy: the values are torch's, the training with them is torch's
-POLICY = ("fait le travail", "utilise autograd", "générateur global", "modifiés en place")
+POLICY = ("fait le travail", "utilise autograd", "générateur global", "modifiés en place", "F.batch_norm",
+          "F.layer_norm", "F.dropout")
 
 
 def _training(name: str, source: str):
@@ -61,3 +62,49 @@ def test_every_draw_has_the_structures_the_mistakes_need():
         adams = checks.ADAM_STEP.cases(gen)
         assert any(c.inputs["steps"][0]["weight_decay"] > 0 for c in adams)
         assert any(max(g.abs().max() for g in c.inputs["steps"][0]["grads"].values()) < 1e-2 for c in adams)
+
+
+def _random_float32_cases(spec, count: int) -> list:
+    """`count` random float32 cases of a batch-norm spec: N from 3 (8 with inputs of mean 10 in the forward pass,
+    where a one-pass variance is right from 8), D from 1 to 20, means 0 or 10, spreads 1 or 0.1 (1 only for the
+    forward pass at mean 10), eps 1e-5."""
+    gen, cases = torch.Generator().manual_seed(13), []
+    forward = spec is checks.BATCHNORM_FORWARD
+    for i in range(count):
+        mean = 10.0 if i % 2 else 0.0
+        std = 1.0 if forward and mean else (0.1 if i % 4 == 3 else 1.0)
+        n = int(torch.randint(8 if forward and mean else 3, 65, (), generator=gen))
+        d = int(torch.randint(1, 21, (), generator=gen))
+        x = checks._batch(gen, n, d, mean, std).float()
+        gamma = (1.5 + checks.randn(gen, d, scale=0.3)).float()
+        if forward:
+            inputs = {"x": x, "gamma": gamma, "beta": checks.randn(gen, d).float(), "eps": 1e-5}
+        else:
+            xhat, inv_std = checks._statistics(x, 1e-5)
+            inputs = {"dl_y": checks.randn(gen, n, d).float(), "gamma": gamma, "xhat": xhat, "inv_std": inv_std,
+                      "x": x, "eps": 1e-5}
+        cases.append(checks.Case(label=f"N = {n}, D = {d}, moyenne {mean}, écart-type {std}", inputs=inputs,
+                                 dtype=torch.float32))
+    return cases
+
+
+@pytest.mark.parametrize("name", ["batchnorm_forward", "batchnorm_backward"])
+def test_no_correct_float32_batch_norm_is_rejected_on_500_random_cases(name):
+    """Every correct formulation of the catalogue (one pass, var_mean, staged backward …) and the reference, on
+    500 random float32 cases, half of them of mean 10: zero rejections."""
+    from autograder import compare, judge
+    from conftest import student_namespace
+    spec = checks.ASSIGNMENT.specs[name]
+    functions = [student_namespace("tp13", source)[name] for n, source in CORRECT if n == name]
+    functions.append(getattr(checks.ASSIGNMENT.reference, name))
+    cases = _random_float32_cases(spec, 500)
+    rejected = []
+    with torch.no_grad():
+        for case in cases:
+            expected, own = judge._oracle(spec, case)
+            for i, fn in enumerate(functions):
+                got = fn(*(compare.copy(case.inputs)[k] for k in spec.arguments))
+                if not all(compare.close(g, e, torch.float32, spec.tolerance, o)
+                           for g, e, o in zip(got, expected, own)):
+                    rejected.append((i, case.label))
+    assert len(cases) == 500 and not rejected, rejected[:5]
