@@ -10,7 +10,8 @@ in the case's dtype (two passes), batches of three or more there (at two, `dl_x`
 code), float32 inputs of mean 10 at std 1 and N ≥ 8 (the one-pass variance stays right there); dropout
 probabilities 0.2 and 0.7 (1/p and 1/(1 − p) differ, an inverted probability shows), masks with kept and
 dropped units; Adam with a changing learning rate, weight decay, and gradients of 1e-3 (eps inside the
-square root), compared after every step.
+square root), compared after every step. No batch of one in training mode: F.batch_norm refuses it
+(ValueError); `batchnorm_eval` and dropout have one.
 """
 
 from __future__ import annotations

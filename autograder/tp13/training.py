@@ -28,7 +28,7 @@ from autograder.data import digits_test_set, digits_train_set
 from autograder.french import percent
 from autograder.specs import VariablesSpec
 from autograder.training import DigitsTraining, FinalGradients
-from autograder.verdict import Remark
+from autograder.verdict import Remark, plain
 
 # the notebook's settings
 P, EPS, MOMENTUM = 0.2, 1e-5, 0.1
@@ -138,15 +138,15 @@ class Training:
 
     def judge(self, values: dict[str, Any]) -> tuple[float, list]:
         stats = values.get("stats")
-        if not _tensors(stats, STATS):
-            stats = None
+        if stats is not None and not _tensors(stats, STATS):
+            return 0.0, [plain(self.digits.malformed)]
         digits = replace(self.digits, logits=lambda p, x: logits(p, {k: t.to(torch.float64) for k, t in stats.items()},
-                                                                    x) if stats else x[:0])
+                                                                    x))
         score, remarks = digits.judge(values)
         params = values.get("params")
-        if any(values.get(name) is None for name in digits.variables) or stats is None or not _tensors(params, KEYS) \
+        if any(values.get(name) is None for name in digits.variables) or not _tensors(params, KEYS) \
                 or not all(torch.isfinite(t).all() for t in [*params.values(), *stats.values()]):
-            return (score if stats is not None else 0.0), remarks  # unfinished, malformed or diverged: said already
+            return score, remarks  # unfinished, malformed or diverged: said already
         params64 = {k: t.to(torch.float64) for k, t in params.items()}
         train_input, _ = digits_train_set()
         problems = []
@@ -164,7 +164,10 @@ class Training:
                                                  digits_test_set()[0]), 1e-6)
         if gap:
             problems.append(f"scores_test (évaluation) : {gap}")
-        problems += _replayed(values["journal"], train_input)
+        try:
+            problems += _replayed(values["journal"], train_input)
+        except Exception as error:  # noqa: BLE001 - a journal of the wrong shapes or indices
+            problems.append(f"journal illisible ({type(error).__name__})")
         if problems:
             remarks.insert(1, Remark(text=MESSAGE, values={"ecarts": " ; ".join(problems)}))
             score *= self.share
