@@ -22,11 +22,12 @@ def _reference_outputs(spec, fn, case):
     inputs = compare.copy(case.inputs)
     if isinstance(spec, SequenceSpec):
         state = {k: inputs[k] for k in spec.state}
-        trajectory = []
+        trajectories = tuple([] for _ in spec.compared)
         for step in inputs["steps"]:
             fn(*({**state, **step}[name] for name in spec.arguments))
-            trajectory.append(compare.copy(state[spec.compared[0]]))
-        return (trajectory,)
+            for trajectory, name in zip(trajectories, spec.compared):
+                trajectory.append(compare.copy(state[name]))
+        return trajectories
     out = fn(*(inputs[name] for name in spec.arguments))
     return out if len(spec.outputs) > 1 else (out,)
 
