@@ -3,7 +3,7 @@ servers, then all run « Run All » of a TP at once (root).
 
     .venv/bin/python benchmarks/storm.py [--students 60] [--tp tp09]     # `make benchmark-storm`
 
-It serves a course of its own (`storm`: accounts `storm-prof`, `storm-01`…, port 28000, real PAM
+It serves a course of its own (`storm`: accounts `storm-prof`, `storm-a1`, `storm-ab2`…, port 28000, real PAM
 accounts and passwords) with `deploy/jupyterhub_config.py` as shipped, after `deploy/classroom.py
 reset` (the environments of `make classroom` are reused). Each student, in a thread of its own, logs in
 through the hub's login form, makes an API token, asks for its server and waits for it; once every server
@@ -56,7 +56,9 @@ class Student:
 
 
 def environment(students: int) -> dict[str, str]:
-    names = ",".join(f"storm-{k:02d}" for k in range(1, students + 1))
+    # names of different lengths, as real logins are: a kernel's memory is shared only if the student's
+    # name does not shift its layout (deploy/classroom_kernel.py)
+    names = ",".join(f"storm-{'abcdefgh'[:k % 9]}{k}" for k in range(1, students + 1))
     return {"CLASSROOM_COURSE": "storm", "CLASSROOM_INSTRUCTORS": "storm-prof", "CLASSROOM_STUDENTS": names,
             "CLASSROOM_PORT": "28000", "CLASSROOM_SERVICE_PORT": "28999", "CLASSROOM_CULL_TIMEOUT": "0"}
 

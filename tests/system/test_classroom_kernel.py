@@ -19,11 +19,11 @@ ADDR_NO_RANDOMIZE = 0x0040000
 # what a cell tells of the kernel it runs in
 INSPECT = """\
 import gc, os, sys
-print(gc.get_freeze_count() > 0, 'torch' in sys.modules, os.environ.get('PYTHONHASHSEED'), flush=True)
+print(gc.get_freeze_count() > 0, 'torch' in sys.modules, sys.flags.hash_randomization, os.getcwd(),
+      os.environ['HOME'], os.environ.get('ETUDIANT'), flush=True)
 import matplotlib.pyplot as plt
 plt.plot([1, 2]); plt.show()
 """
-
 
 @pytest.fixture
 def kernel(tmp_path, monkeypatch):
@@ -38,6 +38,8 @@ def kernel(tmp_path, monkeypatch):
     (notebooks / "torch.py").write_text("raise SystemExit('the folder shadowed torch')\\n")
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
     monkeypatch.setenv("PYTHONPATH", str(REPO / "deploy"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("ETUDIANT", "ines")  # one of the variables a student's server has of its own
     monkeypatch.chdir(notebooks)
     started = []
 
@@ -71,20 +73,24 @@ def ksm_stat(pid: int) -> dict[str, str]:
     return dict(line.replace(":", "").split(maxsplit=1) for line in lines)
 
 
-def test_a_shared_kernel_has_the_same_layout_as_every_other_and_the_libraries_loaded(kernel):
+def test_a_shared_kernel_has_the_same_layout_as_every_other_and_the_libraries_loaded(kernel, tmp_path):
+    notebooks = tmp_path / "notebooks"
     pid, client = kernel(share=True)
     assert int(Path(f"/proc/{pid}/personality").read_text(), 16) & ADDR_NO_RANDOMIZE
     assert ksm_stat(pid)["ksm_merge_any"] == "yes"
     words, displays = run(client, INSPECT)
-    assert words[:3] == ["True", "True", "0"]  # frozen, preloaded, fixed hash seed
+    # libraries preloaded and frozen, hash seed fixed; the student's folder and environment back
+    assert words == ["True", "True", "0", str(notebooks), str(notebooks.parent), "ines"]
     assert "image/png" in displays[0], "the figure is not shown inline"
     # preloaded before the notebook's folder was on the path: the torch.py lying there does not replace it
     assert run(client, "import torch; print(torch.__file__)")[0][0].endswith("site-packages/torch/__init__.py")
 
 
-def test_without_sharing_it_is_ipykernel_as_usual(kernel):
+def test_without_sharing_it_is_ipykernel_as_usual(kernel, tmp_path):
+    notebooks = tmp_path / "notebooks"
     pid, client = kernel(share=False)
     assert not int(Path(f"/proc/{pid}/personality").read_text(), 16) & ADDR_NO_RANDOMIZE
     assert ksm_stat(pid)["ksm_merge_any"] == "no"
     words, displays = run(client, INSPECT)
-    assert words[:3] == ["False", "False", "None"] and "image/png" in displays[0]
+    assert words == ["False", "False", "1", str(notebooks), str(notebooks.parent), "ines"]
+    assert "image/png" in displays[0]
