@@ -108,16 +108,13 @@ def test_students_kernels_hold_the_libraries_once_for_the_class(users, hub):
 
 
 def kernel_pids(student, kernel: str) -> list[int]:
-    uid = pwd.getpwnam(student.name).pw_uid
-    return [int(p.name) for p in Path("/proc").iterdir() if p.name.isdigit() and _owned(p, uid)
-            and kernel in command_line(int(p.name))]
-
-
-def _owned(process: Path, uid: int) -> bool:
-    try:
-        return process.stat().st_uid == uid
-    except FileNotFoundError:
-        return False
+    """The processes listening on the kernel's unix sockets (its command line does not name it: a shared
+    kernel's is the same for every student, see deploy/classroom_kernel.py)."""
+    found = set()
+    for line in subprocess.run(["ss", "-Hxlp"], capture_output=True, text=True, check=True).stdout.splitlines():
+        if str(runtime(student) / f"kernel-{kernel}") in line:
+            found.update(int(pid) for pid in re.findall(r"\bpid=(\d+)", line))
+    return sorted(found)
 
 
 def notebook(text: str) -> dict:
@@ -130,12 +127,15 @@ def test_a_hub_restart_leaves_students_servers_and_kernels_running(users, hub, h
     student = users[hub.students[0]]
     student.start_server()
     kernel = start_kernel(student)
-    before = kernel_pids(student, kernel)
+    # listening: start_kernel may return before, once the student has kernels of earlier tests
+    before = wait_for(lambda: kernel_pids(student, kernel), 120, f"the kernel {kernel} does not listen")
     student.call("PUT", f"{student.server}/api/contents/pendant-la-seance.ipynb", json=notebook("avant"))
     hub_process.stop()
-    assert not responds(f"{hub.url}/hub/api/")
-    assert before and kernel_pids(student, kernel) == before, "the kernel died with the hub"
-    hub_process.start()
+    try:
+        assert not responds(f"{hub.url}/hub/api/")
+        assert kernel_pids(student, kernel) == before, "the kernel died with the hub"
+    finally:
+        hub_process.start()  # the tests after this one need a hub, whatever happened here
     wait_for(lambda: student.session.get(f"{hub.url}/hub/api/users/{student.name}").json()
              .get("servers", {}).get("", {}).get("ready"), 60, "the new hub did not find the server again")
     kernels = [k["id"] for k in student.call("GET", f"{student.server}/api/kernels").json()]
@@ -181,14 +181,19 @@ def test_an_idle_server_is_stopped_after_the_classrooms_timeout_its_notebook_sav
     student.call("PUT", f"{student.server}/api/contents/avant-la-pause.ipynb",
                  json={"type": "notebook", "format": "json", "content": content})
     page = logged_in(browser, hub, student.name)
-    page.goto(f"{hub.url}/user/{student.name}/lab/tree/avant-la-pause.ipynb")
-    editor = page.locator(".jp-Notebook .jp-CodeCell .cm-content").first
+    # ?reset: only this notebook open, not the ones earlier tests left in the student's workspace
+    page.goto(f"{hub.url}/user/{student.name}/lab/tree/avant-la-pause.ipynb?reset")
+    editor = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .cm-content").first
     editor.wait_for(timeout=180_000)
     editor.click()
     page.keyboard.press("End")
     page.keyboard.type("  # tapé sans enregistrer")
-    wait_for(lambda: "tapé sans enregistrer" in saved_source(student, "avant-la-pause.ipynb"), 240,
-             "JupyterLab's autosave did not write the edit")
+    expect(editor).to_contain_text("tapé sans enregistrer")
+    try:
+        wait_for(lambda: "tapé sans enregistrer" in saved_source(student, "avant-la-pause.ipynb"), 240,
+                 "JupyterLab's autosave did not write the edit")
+    finally:
+        shot(page, "autosave")
     page.close()
     folders = cgroup_folders(student.name)
     hub_process.stop()
