@@ -3,7 +3,7 @@
 After the assignment's term (the `term` fixture: released, handed in, graded, feedback
 released), a student logs in, opens the assignment in JupyterLab, runs a cell, clicks Validate
 and reads the result; another runs all the cells of a copy with mistakes and reads the French
-diagnosis of the first one; the instructor reaches the formgrader from the hub's Services menu and
+diagnosis of the first one; a kernel that runs out of memory is restarted, the student told; the instructor reaches the formgrader from the hub's Services menu and
 sees the assignment and the class's grades. Screenshots go to tests/classroom/artifacts/.
 """
 
@@ -73,6 +73,29 @@ def test_a_student_reads_the_french_diagnosis_of_a_mistake_in_jupyterlab(browser
     page.wait_for_timeout(1000)  # the notebook renders the cells it scrolled to
     shot(page, "etudiant-diagnostic")
     cell.screenshot(path=str(ARTIFACTS / "etudiant-diagnostic-cellule.png"))
+    page.close()
+
+
+def test_a_kernel_out_of_memory_is_restarted_and_the_student_told(browser, hub, term, users):
+    """Going over the student's memory limit costs the kernel, not the server (test_classroom_limits.py):
+    JupyterLab says that the kernel died and restarts it (in English: JupyterLab 4.5's French language pack
+    translates the menus, not this dialog, measured)."""
+    name = term["names"]["right"]
+    too_much = int(hub.mem_bytes() * 1.5) // 8
+    code = {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
+            "source": f"import numpy\ntrop = numpy.ones({too_much})"}
+    kernel = {"kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}}
+    users[name].call("PUT", f"{users[name].server}/api/contents/memoire.ipynb", json={
+        "type": "notebook", "format": "json",
+        "content": {"cells": [code], "metadata": kernel, "nbformat": 4, "nbformat_minor": 5}})
+    page = logged_in(browser, hub, name)
+    page.goto(f"{hub.url}/user/{name}/lab/tree/memoire.ipynb?reset")
+    expect(page.locator("#jp-main-statusbar").get_by_text(re.compile(r"\| Idle")).first).to_be_visible(timeout=SLOW)
+    page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputPrompt").first.click()
+    page.keyboard.press("Shift+Enter")
+    dialog = page.locator(".jp-Dialog")
+    expect(dialog).to_contain_text("appears to have died. It will restart automatically.", timeout=SLOW)
+    shot(page, "etudiant-noyau-sans-memoire")
     page.close()
 
 
