@@ -14,7 +14,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from hubclient import ARTIFACTS, ASSIGNMENT, EXPECTED, NOTEBOOK, logged_in, shot
+from hubclient import ARTIFACTS, ASSIGNMENT, EXPECTED, NOTEBOOK, code_notebook, logged_in, shot
 
 pytestmark = pytest.mark.slow
 
@@ -82,12 +82,8 @@ def test_a_kernel_out_of_memory_is_restarted_and_the_student_told(browser, hub, 
     translates the menus, not this dialog, measured)."""
     name = term["names"]["right"]
     too_much = int(hub.mem_bytes() * 1.5) // 8
-    code = {"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": None,
-            "source": f"import numpy\ntrop = numpy.ones({too_much})"}
-    kernel = {"kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}}
-    users[name].call("PUT", f"{users[name].server}/api/contents/memoire.ipynb", json={
-        "type": "notebook", "format": "json",
-        "content": {"cells": [code], "metadata": kernel, "nbformat": 4, "nbformat_minor": 5}})
+    users[name].call("PUT", f"{users[name].server}/api/contents/memoire.ipynb",
+                     json=code_notebook(f"import numpy\ntrop = numpy.ones({too_much})"))
     page = logged_in(browser, hub, name)
     page.goto(f"{hub.url}/user/{name}/lab/tree/memoire.ipynb?reset")
     expect(page.locator("#jp-main-statusbar").get_by_text(re.compile(r"\| Idle")).first).to_be_visible(timeout=SLOW)

@@ -17,7 +17,7 @@ import pytest
 
 from playwright.sync_api import expect
 
-from hubclient import logged_in, responds, shot, wait_for
+from hubclient import code_notebook, logged_in, responds, shot, wait_for
 from spawner import cgroup_folders
 
 pytestmark = pytest.mark.slow
@@ -175,11 +175,7 @@ def test_an_idle_server_is_stopped_after_the_classrooms_timeout_its_notebook_sav
     classroom: every server is idle from then on.)"""
     student = users[hub.students[0]]
     student.start_server()
-    code = {"cell_type": "code", "metadata": {}, "source": "x = 1", "outputs": [], "execution_count": None}
-    kernel = {"kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}}
-    content = {"cells": [code], "metadata": kernel, "nbformat": 4, "nbformat_minor": 5}
-    student.call("PUT", f"{student.server}/api/contents/avant-la-pause.ipynb",
-                 json={"type": "notebook", "format": "json", "content": content})
+    student.call("PUT", f"{student.server}/api/contents/avant-la-pause.ipynb", json=code_notebook("x = 1"))
     page = logged_in(browser, hub, student.name)
     # ?reset: only this notebook open, not the ones earlier tests left in the student's workspace
     page.goto(f"{hub.url}/user/{student.name}/lab/tree/avant-la-pause.ipynb?reset")
