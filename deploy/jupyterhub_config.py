@@ -136,8 +136,8 @@ if room.live:
     c.Spawner.environment["AUTOGRADER_SEANCE_URL"] = f"{room.url}/services/seance/api/verdicts"
 
 # A whole class logging in at once waits on a French page (deploy/templates/spawn_pending.html), shown at
-# once rather than after 10 s of a hanging request; 60 servers started together took up to 163-249 s on
-# this 2-core machine (benchmarks/storm.py, docs/classroom.md): 600 s leaves room for a busier machine.
+# once rather than after 10 s of a hanging request; 60 servers started together took up to 110-249 s on
+# this 2-core machine, 80 up to 478 s (benchmarks/storm.py, docs/classroom.md): hence 600 s.
 c.JupyterHub.template_paths = [str(Path(__file__).resolve().parent / "templates")]
 c.JupyterHub.tornado_settings = {"slow_spawn_timeout": 0}
 c.Spawner.start_timeout = 600
