@@ -68,8 +68,8 @@ def preload() -> None:
     for name in PRELOAD:
         try:
             importlib.import_module(name)
-        except ImportError:
-            pass  # the notebook's own import will say what is missing
+        except Exception:  # noqa: BLE001 - never a kernel that does not start: the notebook's own import will say
+            pass
     gc.freeze()
 
 
