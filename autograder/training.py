@@ -138,6 +138,22 @@ def _relative(error: float, scale: float) -> str:
     return percent(error / scale, 0 if error >= 0.1 * scale else 1)
 
 
+def deviation(found: Any, truth: torch.Tensor, tolerance: float, floor: float = 1e-8, of: str = "") -> str | None:
+    """How far the student's tensor `found` is from `truth`, in French (`of`: what the share is of); None when
+    within `tolerance` of `truth`'s largest value, plus `floor`."""
+    if type(found) is not torch.Tensor or not found.is_floating_point():
+        return "absent"
+    if found.shape != truth.shape:
+        return f"forme {tuple(found.shape)} au lieu de {tuple(truth.shape)}"
+    scale = truth.abs().max().item()
+    error = (found.to(torch.float64) - truth).abs().max().item()
+    if error <= tolerance * scale + floor:
+        return None
+    if not math.isfinite(error):
+        return "valeurs non finies"
+    return " ".join(["écart jusqu'à", _relative(error, scale), *([of] if of else [])])
+
+
 @dataclass(frozen=True, kw_only=True)
 class FinalGradients:
     """A `DigitsTraining` also graded on what the TP is about: the gradients the student's code gives for the
@@ -161,19 +177,9 @@ class FinalGradients:
         """Per parameter whose gradient in `found` is not autograd's: how far off it is, in French."""
         keys = self.digits.keys
         expected = gradients(lambda *t: self.loss(dict(zip(keys, t))), *(params[k].to(torch.float64) for k in keys))
-        errors = {}
-        for key, truth in zip(keys, expected):
-            grad = found.get(key) if isinstance(found, dict) else None
-            if type(grad) is not torch.Tensor or not grad.is_floating_point():
-                errors[key] = "absent"
-            elif grad.shape != truth.shape:
-                errors[key] = f"forme {tuple(grad.shape)} au lieu de {tuple(truth.shape)}"
-            else:
-                scale = truth.abs().max().item()
-                error = (grad.to(torch.float64) - truth).abs().max().item()
-                if not error <= self.tolerance * scale + 1e-8:  # NaN included
-                    errors[key] = f"écart jusqu'à {_relative(error, scale)} du plus grand gradient"
-        return errors
+        gaps = {key: deviation(found.get(key) if isinstance(found, dict) else None, truth, self.tolerance,
+                               of="du plus grand gradient") for key, truth in zip(keys, expected)}
+        return {key: gap for key, gap in gaps.items() if gap}
 
     def judge(self, values: dict[str, Any]) -> tuple[float, list[Remark]]:
         score, remarks = self.digits.judge(values)

@@ -24,10 +24,11 @@ import torch
 import torch.nn.functional as F
 from torch.optim.adam import adam
 
+from autograder.compare import float64
 from autograder.data import digits_test_set, digits_train_set
 from autograder.french import percent
 from autograder.specs import VariablesSpec
-from autograder.training import DigitsTraining, FinalGradients
+from autograder.training import DigitsTraining, FinalGradients, deviation
 from autograder.verdict import Remark, plain
 
 # the notebook's settings
@@ -35,7 +36,7 @@ P, EPS, MOMENTUM = 0.2, 1e-5, 0.1
 LR, BETAS, EPS_ADAM, WEIGHT_DECAY = 2e-3, (0.9, 0.999), 1e-8, 1e-4
 KEYS = ("w1", "gamma", "beta", "w2", "b2")
 STATS = ("mean", "var")
-Z_KEPT = 6.0
+Z_KEPT = 6.0  # a kept fraction is judged within 6 standard deviations of 1 − p (here and in make_mask's check)
 # gradients_finaux: on the first 500 training images (the whole set's inputs sum to 0 column by column, which
 # would hide a batch-norm backward pass without its mean path from dl_w1)
 FINAL = 500
@@ -70,18 +71,9 @@ def _tensors(value: Any, keys: tuple[str, ...]) -> bool:
                                                                       for t in value.values())
 
 
-def _gap(found: Any, truth: torch.Tensor, tolerance: float) -> str | None:
-    """How far `found` is from `truth` (relative to its largest value), in French; None when within `tolerance`."""
-    if type(found) is not torch.Tensor or not found.is_floating_point():
-        return "absent"
-    if found.shape != truth.shape:
-        return f"forme {tuple(found.shape)} au lieu de {tuple(truth.shape)}"
-    scale = truth.abs().max().item()
-    error = (found.to(torch.float64) - truth).abs().max().item()
-    if error <= tolerance * scale + 1e-12:
-        return None
-    return f"écart jusqu'à {percent(error / scale, 0 if error >= 0.1 * scale else 1) if scale else error}" \
-        if math.isfinite(error) else "valeurs non finies"
+def kept_as_drawn(kept: float, p: float, n: int) -> bool:
+    """Whether `kept`, the fraction of `n` units a mask keeps, is within Z_KEPT standard deviations of 1 − p."""
+    return abs(kept - (1 - p)) <= Z_KEPT * math.sqrt(p * (1 - p) / n)
 
 
 def _mask_problem(mask: Any, rows: int, width: int) -> str | None:
@@ -91,7 +83,7 @@ def _mask_problem(mask: Any, rows: int, width: int) -> str | None:
     if not bool(((values == 0) | (values == 1)).all()):
         return "masque_final ne contient pas que des 0 et des 1"
     kept = values.mean().item()
-    if abs(kept - (1 - P)) > Z_KEPT * math.sqrt(P * (1 - P) / values.numel()) or bool((values == values[:1]).all()):
+    if not kept_as_drawn(kept, P, values.numel()) or bool((values == values[:1]).all()):
         return f"masque_final garde {percent(kept)} des neurones au lieu de {percent(1 - P, 0)}, au hasard"
     return None
 
@@ -102,8 +94,8 @@ def _replayed(journal: Any, train_input: torch.Tensor) -> list[str]:
             or not _tensors(journal.get("stats0"), STATS) or not isinstance(journal.get("pas"), list) \
             or not journal["pas"]:
         return ["journal incomplet"]
-    params = {k: t.to(torch.float64) for k, t in journal["params0"].items()}
-    stats = {k: t.to(torch.float64) for k, t in journal["stats0"].items()}
+    params = float64(journal["params0"])
+    stats = float64(journal["stats0"])
     m, v = ({k: torch.zeros_like(t) for k, t in params.items()} for _ in range(2))
     steps = [torch.tensor(0.0, dtype=torch.float64) for _ in KEYS]
     problems = []
@@ -118,14 +110,14 @@ def _replayed(journal: Any, train_input: torch.Tensor) -> list[str]:
              weight_decay=WEIGHT_DECAY, eps=EPS_ADAM, maximize=False)
         for what, found, truth in (("paramètres", step["params"], params), ("statistiques courantes", step["stats"],
                                                                              stats)):
-            gaps = {k: _gap(found[k], truth[k], 1e-4) for k in truth}
+            gaps = {k: deviation(found[k], truth[k], 1e-4, floor=1e-12) for k in truth}
             wrong = {k: g for k, g in gaps.items() if g}
             if wrong:
                 problems.append(f"{what} après le pas {number} : " + ", ".join(f"{k} {g}" for k, g in wrong.items()))
         if problems:
             return problems
-        params = {k: t.to(torch.float64) for k, t in step["params"].items()}
-        stats = {k: t.to(torch.float64) for k, t in step["stats"].items()}
+        params = float64(step["params"])
+        stats = float64(step["stats"])
     return []
 
 
@@ -140,14 +132,14 @@ class Training:
         stats = values.get("stats")
         if stats is not None and not _tensors(stats, STATS):
             return 0.0, [plain(self.digits.malformed)]
-        digits = replace(self.digits, logits=lambda p, x: logits(p, {k: t.to(torch.float64) for k, t in stats.items()},
-                                                                    x))
+        stats64 = float64(stats)
+        digits = replace(self.digits, logits=lambda p, x: logits(p, stats64, x))
         score, remarks = digits.judge(values)
         params = values.get("params")
         if any(values.get(name) is None for name in digits.variables) or not _tensors(params, KEYS) \
                 or not all(torch.isfinite(t).all() for t in [*params.values(), *stats.values()]):
             return score, remarks  # unfinished, malformed or diverged: said already
-        params64 = {k: t.to(torch.float64) for k, t in params.items()}
+        params64 = float64(params)
         train_input, _ = digits_train_set()
         problems = []
         mask = values["masque_final"]
@@ -160,8 +152,8 @@ class Training:
             errors = gradients.errors(params64, values["gradients_finaux"])
             if errors:
                 problems.append("gradients_finaux : " + ", ".join(f"{k} {e}" for k, e in errors.items()))
-        gap = _gap(values["scores_test"], logits(params64, {k: t.to(torch.float64) for k, t in stats.items()},
-                                                 digits_test_set()[0]), 1e-6)
+        gap = deviation(values["scores_test"], logits(params64, stats64, digits_test_set()[0]), 1e-6,
+                        floor=1e-12)
         if gap:
             problems.append(f"scores_test (évaluation) : {gap}")
         try:
