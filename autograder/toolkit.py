@@ -28,7 +28,7 @@ def table(rows: list[tuple], draw: Callable[..., Inputs]) -> Callable[[torch.Gen
     """A spec's `cases`: one per row `(label, dtype, *sizes)`, whose inputs `draw(generator, *sizes)` gives in
     float64 — the same draws whatever the dtype — then cast, float tensors only, to the row's dtype."""
     def cases(gen: torch.Generator) -> list[Case]:
-        return [Case(label=label, inputs=_cast(draw(gen, *sizes), dtype), dtype=dtype) for label, dtype, *sizes in rows]
+        return [Case(label=label, inputs=cast(draw(gen, *sizes), dtype), dtype=dtype) for label, dtype, *sizes in rows]
     return cases
 
 
@@ -72,7 +72,8 @@ def update_trajectory(params: dict[str, torch.Tensor], steps: list[dict],
     return trajectory
 
 
-def _cast(inputs: Inputs, dtype: torch.dtype) -> Inputs:
+def cast(inputs: Inputs, dtype: torch.dtype) -> Inputs:
+    """The inputs' float tensors in `dtype`, the rest as it is."""
     return {k: v.to(dtype) if isinstance(v, torch.Tensor) and v.is_floating_point() else v for k, v in inputs.items()}
 
 

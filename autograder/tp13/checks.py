@@ -16,7 +16,6 @@ square root), compared after every step. No batch of one in training mode: F.bat
 
 from __future__ import annotations
 
-import math
 from dataclasses import replace
 from typing import Any
 
@@ -27,8 +26,8 @@ from torch.optim.adam import adam
 from autograder.assignment import Assignment
 from autograder.french import percent
 from autograder.specs import Case, FunctionSpec, Mistake, SequenceSpec, StatisticalSpec
-from autograder.toolkit import (COMMON_HINTS, F32, F64, by_hand, forbidden, forbidden_ops, gradients, randn,
-                                return_order, seeded, two_sided)
+from autograder.toolkit import (COMMON_HINTS, F32, F64, by_hand, cast, forbidden, forbidden_ops, gradients,
+                                randn, return_order, seeded, two_sided)
 from autograder.tp13 import training
 from autograder.verdict import Remark
 
@@ -74,10 +73,6 @@ def _batch(gen: torch.Generator, n: int, d: int, mean: float, std: float) -> tor
 def _affine(gen: torch.Generator, d: int) -> tuple[torch.Tensor, torch.Tensor]:
     """gamma and beta that differ (swapped, they give another answer), gamma away from 0 and 1."""
     return 1.5 + randn(gen, d, scale=0.3), randn(gen, d, scale=0.5) - 0.5
-
-
-def _cast(value: Any, dtype: torch.dtype) -> Any:
-    return value.to(dtype) if isinstance(value, torch.Tensor) and value.is_floating_point() else value
 
 
 def _forward_cases(gen: torch.Generator) -> list[Case]:
@@ -274,9 +269,9 @@ def _eval_cases(gen: torch.Generator) -> list[Case]:
         gamma, beta = _affine(gen, d)
         running_mean = mean + randn(gen, d, scale=std)
         running_var = std ** 2 * (0.5 + torch.rand(d, generator=gen, dtype=torch.float64))
-        cases.append(Case(label=label, dtype=dtype, inputs={k: _cast(v, dtype) for k, v in {
+        cases.append(Case(label=label, dtype=dtype, inputs=cast({
             "x": x, "running_mean": running_mean, "running_var": running_var, "gamma": gamma, "beta": beta,
-            "eps": eps}.items()}))
+            "eps": eps}, dtype)))
     return cases
 
 
@@ -309,7 +304,6 @@ BATCHNORM_EVAL = FunctionSpec(
 # ------------------------------------------------------------------ dropout
 
 MASKS = [("p = 0,2, forme (400, 50)", (400, 50), 0.2), ("p = 0,7, forme (60, 300)", (60, 300), 0.7)]
-Z_KEPT = 6.0  # the kept fraction is judged within 6 standard deviations of 1 − p
 
 
 def _mask_properties(a: dict, mask: Any) -> list:
@@ -328,8 +322,8 @@ def _mask_properties(a: dict, mask: Any) -> list:
         return ["toutes les lignes du masque sont identiques : chaque exemple du lot doit avoir son propre tirage "
                 "(tirez un tenseur de la forme entière)."]
     n, kept = values.numel(), values.mean().item()
-    if abs(kept - (1 - p)) > Z_KEPT * math.sqrt(p * (1 - p) / n):
-        if abs(kept - p) <= Z_KEPT * math.sqrt(p * (1 - p) / n):
+    if not training.kept_as_drawn(kept, p, n):
+        if training.kept_as_drawn(1 - kept, p, n):  # p taken for the probability of keeping
             return [Remark(text="p est la probabilité d'éteindre un neurone : ici {gardes} des neurones sont gardés "
                                 "au lieu de {attendus} ; gardez-le quand le tirage uniforme est ≥ p (avec la "
                                 "probabilité 1 − p).", values={"gardes": percent(kept, 0), "attendus": percent(1 - p, 0)})]
@@ -341,7 +335,7 @@ def _mask_properties(a: dict, mask: Any) -> list:
 
 MAKE_MASK = StatisticalSpec(
     name="make_mask", points=1, arguments=("shape", "p", "generator"), cases=seeded(MASKS, "shape", "p"),
-    properties=_mask_properties, false_rejection=len(MASKS) * two_sided(Z_KEPT),
+    properties=_mask_properties, false_rejection=len(MASKS) * two_sided(training.Z_KEPT),
     policy=replace(VECTORISED, forbidden=DROPOUT),
 )
 
