@@ -49,11 +49,11 @@ def same_for_every_student(name: str) -> bool:
             or name.endswith("_THREADS"))
 
 
-def reexecute_alike(libc) -> bool:
-    """Runs this launcher again as every student's kernel starts (see the module docstring); False if refused."""
+def reexecute_alike(libc) -> None:
+    """Runs this launcher again as every student's kernel starts (see the module docstring); returns if refused."""
     persona = libc.personality(0xFFFFFFFF)
     if persona == -1 or libc.personality(persona | ADDR_NO_RANDOMIZE) == -1:
-        return False
+        return
     state = os.memfd_create("classroom-kernel-state", 0)
     os.write(state, json.dumps({"environ": dict(os.environ), "cwd": os.getcwd(), "argv": sys.argv[1:]}).encode())
     os.set_inheritable(state, True)
