@@ -29,6 +29,10 @@ account) with these additions:
   pages torch, scikit-learn and matplotlib fill alike from one kernel to the next: the machine keeps one
   copy of them for the class instead of one per student (see classroom_kernel.py for how, and
   docs/threat-model.md for what it costs).
+* **Out of memory, in French.** A student's kernel may allocate `mem_limit` less `kernel_mem_margin` (what
+  the server and the libraries' code keep): beyond, the allocation fails in the cell, with a French
+  message, and the kernel lives on. A kernel killed all the same (by the cgroup's limit) says why once
+  restarted: the server sees its memory cgroup read-only at `/run/classroom/cgroup` (classroom_kernel.py).
 * **Cleanup.** A stopped server's cgroup folders are removed.
 * **View.** The server runs under bubblewrap in a user namespace and sees `/usr`, `/etc`,
   the folders of `visible` (the students' environment) read-only, and only its own home
@@ -58,6 +62,7 @@ CPU_PERIOD_US = 100_000
 KSM = Path("/sys/kernel/mm/ksm")
 # ksmd scans as fast as needed to go over every mergeable page in a minute (the kernel's advisor, Linux >= 6.7,
 # bounds its CPU): the pages of kernels started together are shared within about two scans
+CGROUP_IN_SANDBOX = "/run/classroom/cgroup"  # where a server sees its own memory cgroup, read-only
 KSM_SETTINGS = {"run": "1", "advisor_mode": "scan-time", "advisor_target_scan_time": "60"}
 
 
@@ -219,8 +224,10 @@ def join(folders: dict[str, Path], pid: int) -> None:
         (folder / "cgroup.procs").write_text(str(pid))
 
 
-def bubblewrap(home: str, visible: list[str], writable: list[str], die_with_parent: bool = True) -> list[str]:
-    """bwrap arguments, as an unprivileged user: what a student's server sees of the machine."""
+def bubblewrap(home: str, visible: list[str], writable: list[str], die_with_parent: bool = True,
+               cgroup: Path | None = None) -> list[str]:
+    """bwrap arguments, as an unprivileged user: what a student's server sees of the machine (and of
+    `cgroup`, its memory cgroup, read-only at CGROUP_IN_SANDBOX)."""
     args = ["bwrap", "--unshare-user", "--unshare-pid", "--unshare-ipc", "--unshare-uts", "--disable-userns",
             *(["--die-with-parent"] if die_with_parent else []), *system_mounts(), "--ro-bind", "/etc", "/etc"]
     args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--tmpfs", "/dev/shm", "--tmpfs", "/home"]
@@ -228,6 +235,8 @@ def bubblewrap(home: str, visible: list[str], writable: list[str], die_with_pare
         args += ["--ro-bind", folder, folder]
     for folder in [home, *writable]:
         args += ["--bind", folder, folder]
+    if cgroup is not None:  # created before bubblewrap runs (make_preexec_fn)
+        args += ["--ro-bind", str(cgroup), CGROUP_IN_SANDBOX]
     return [*args, "--chdir", home, "--"]
 
 
@@ -244,6 +253,9 @@ class ClassroomSpawner(LocalProcessSpawner):
                                                "machine (hub, proxy, grader, system).")
     share_memory = Bool(True, config=True,
                         help="Students' kernels share their libraries' memory (KSM; see the module docstring).")
+    kernel_mem_margin = ByteSpecification(512 << 20, config=True,
+                                          help="Of mem_limit, what a kernel may not allocate: the server's and the "
+                                               "libraries' code share (see the module docstring).")
 
     def get_env(self):
         env = super().get_env()
@@ -251,7 +263,16 @@ class ClassroomSpawner(LocalProcessSpawner):
             env.update({name: str(threads_for(self.cpu_limit)) for name in THREAD_VARIABLES})
         if self.share_memory:
             env["CLASSROOM_SHARE_MEMORY"] = "1"
+        if self.mem_limit and self.mem_limit > self.kernel_mem_margin:
+            env["CLASSROOM_KERNEL_MEMORY"] = str(self.mem_limit - self.kernel_mem_margin)
+        if self.limited:
+            memory = self._memory_cgroup()
+            env["CLASSROOM_CGROUP"] = CGROUP_IN_SANDBOX if self.confine else str(memory)
         return env
+
+    def _memory_cgroup(self) -> Path:
+        folders = cgroup_folders(self.user.name, self.cgroup_parent)
+        return folders.get("memory") or folders["unified"]
 
     @property
     def limited(self) -> bool:
@@ -283,8 +304,9 @@ class ClassroomSpawner(LocalProcessSpawner):
         self.port = server_port(pwd.getpwnam(self.user.name).pw_uid, self.port_base, ephemeral_ports())
         if self.confine:
             home = pwd.getpwnam(self.user.name).pw_dir
-            self.cmd = [*bubblewrap(home, self.visible, self.writable, die_with_parent=not self.limited),
-                        *self.server_cmd]
+            cgroup = self._memory_cgroup() if self.limited else None
+            self.cmd = [*bubblewrap(home, self.visible, self.writable, die_with_parent=not self.limited,
+                                    cgroup=cgroup), *self.server_cmd]
         else:
             self.cmd = list(self.server_cmd)
         return await super().start()

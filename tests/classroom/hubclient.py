@@ -166,12 +166,13 @@ async def _terminal(url: str, authorization: str, command: str, timeout: float) 
             return output[:found.start()] + f"[exit {found.group(1)}]"
 
 
-def code_notebook(source: str) -> dict:
-    """A contents-API body: a notebook of one code cell, for the students' `python3` kernel (no kernel dialog)."""
-    cell = {"cell_type": "code", "metadata": {}, "source": source, "outputs": [], "execution_count": None}
+def code_notebook(*sources: str) -> dict:
+    """A contents-API body: a notebook of code cells, for the students' `python3` kernel (no kernel dialog)."""
+    cells = [{"cell_type": "code", "metadata": {}, "source": source, "outputs": [], "execution_count": None}
+             for source in sources]
     kernel = {"kernelspec": {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}}
     return {"type": "notebook", "format": "json",
-            "content": {"cells": [cell], "metadata": kernel, "nbformat": 4, "nbformat_minor": 5}}
+            "content": {"cells": cells, "metadata": kernel, "nbformat": 4, "nbformat_minor": 5}}
 
 
 # ------------------------------------------------------------------ the hub itself

@@ -3,7 +3,8 @@
 After the assignment's term (the `term` fixture: released, handed in, graded, feedback
 released), a student logs in, opens the assignment in JupyterLab, runs a cell, clicks Validate
 and reads the result; another runs all the cells of a copy with mistakes and reads the French
-diagnosis of the first one; a kernel that runs out of memory is restarted, the student told; the instructor reaches the formgrader from the hub's Services menu and
+diagnosis of the first one; a kernel asking for more memory than it has is told so in French and lives on, one killed all the same
+is restarted and says why; the instructor reaches the formgrader from the hub's Services menu and
 sees the assignment and the class's grades. Screenshots go to tests/classroom/artifacts/.
 """
 
@@ -76,22 +77,95 @@ def test_a_student_reads_the_french_diagnosis_of_a_mistake_in_jupyterlab(browser
     page.close()
 
 
-def test_a_kernel_out_of_memory_is_restarted_and_the_student_told(browser, hub, term, users):
-    """Going over the student's memory limit costs the kernel, not the server (test_classroom_limits.py):
-    JupyterLab says that the kernel died and restarts it (in English: JupyterLab 4.5's French language pack
-    translates the menus, not this dialog, measured)."""
+def notebook_of_cells(browser, hub, users, name: str, file: str, *cells: str):
+    """A notebook of `cells` put in the student's home and opened in JupyterLab, its kernel idle."""
+    users[name].call("PUT", f"{users[name].server}/api/contents/{file}", json=code_notebook(*cells))
+    page = logged_in(browser, hub, name)
+    page.goto(f"{hub.url}/user/{name}/lab/tree/{file}?reset")
+    expect(idle(page)).to_be_visible(timeout=SLOW)
+    page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputPrompt").first.click()
+    return page
+
+
+@pytest.fixture
+def kernels_shut_down(users, term):
+    """The memory tests' student has no kernel before and after each: one test's full kernel is not the
+    other's (the cgroup's OOM killer takes the largest process)."""
+    student = users[term["names"]["right"]]
+    student.start_server()
+
+    def shut_down():
+        for kernel in student.call("GET", f"{student.server}/api/kernels").json():
+            student.call("DELETE", f"{student.server}/api/kernels/{kernel['id']}")
+
+    shut_down()
+    yield
+    shut_down()
+
+
+def idle(page):
+    return page.locator("#jp-main-statusbar").get_by_text(re.compile(r"\| Idle")).first
+
+
+def run_cell(page, number: int, count: int | None = None):
+    """Runs the selected cell, the `number`th (Shift+Enter selects the next one), and waits for its prompt to
+    read [count] (by default, [number])."""
+    cell = page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell").nth(number - 1)
+    page.keyboard.press("Shift+Enter")
+    expect(cell.locator(".jp-InputPrompt")).to_have_text(re.compile(rf"\[{count or number}\]"), timeout=SLOW)
+    return cell
+
+
+def test_an_allocation_beyond_the_kernels_memory_fails_in_french_and_the_kernel_lives_on(browser, hub, term, users,
+                                                                                          kernels_shut_down):
+    """A student's kernel may allocate the server's limit less a margin (deploy/spawner.py): a tensor too big
+    at once, or arrays added until the kernel is full, fail in the cell with a French message; the kernel,
+    full, is not killed by the cgroup (the margin holds), and its variables are intact."""
     name = term["names"]["right"]
     too_much = int(hub.mem_bytes() * 1.5) // 8
-    users[name].call("PUT", f"{users[name].server}/api/contents/memoire.ipynb",
-                     json=code_notebook(f"import numpy\ntrop = numpy.ones({too_much})"))
-    page = logged_in(browser, hub, name)
-    page.goto(f"{hub.url}/user/{name}/lab/tree/memoire.ipynb?reset")
-    expect(page.locator("#jp-main-statusbar").get_by_text(re.compile(r"\| Idle")).first).to_be_visible(timeout=SLOW)
-    page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputPrompt").first.click()
+    page = notebook_of_cells(browser, hub, users, name, "memoire.ipynb", "x = 42",
+                             f"import numpy\ntrop = numpy.ones({too_much})",
+                             "hasard, blocs = numpy.random.default_rng(), []  # distinct pages: none merged\n"
+                             "while True:\n    blocs.append(hasard.random(1 << 24))",
+                             "donnees = [l for l in open('/proc/self/status') if l.startswith('VmData')]\n"
+                             "print(x, donnees[0].split()[1])")
+    run_cell(page, 1)
+    for number in (2, 3):
+        cell = run_cell(page, number)
+        expect(cell.locator(".jp-OutputArea-output").last).to_contain_text(
+            "Mémoire insuffisante : cette cellule demande plus de mémoire que votre noyau ne peut en utiliser")
+    cell.scroll_into_view_if_needed()
+    shot(page, "etudiant-memoire-insuffisante")
+    last = run_cell(page, 4)
+    expect(last.locator(".jp-OutputArea-output")).to_contain_text(re.compile(r"^42 \d+"))
+    kernel_memory = int(last.locator(".jp-OutputArea-output").inner_text().split()[1]) << 10
+    budget = hub.mem_bytes() - (512 << 20)  # ClassroomSpawner.kernel_mem_margin
+    assert budget - (256 << 20) < kernel_memory <= budget, kernel_memory  # full, within a block or two
+    expect(page.locator(".jp-Dialog")).to_have_count(0)
+    page.close()
+
+
+def test_a_kernel_killed_for_memory_is_restarted_and_says_why_in_french(browser, hub, term, users, kernels_shut_down):
+    """What escapes the kernel's own limit (here shared memory, not counted in it) meets the cgroup's: the
+    kernel is killed, JupyterLab restarts it with its own dialog (in English: JupyterLab 4.5's French language
+    pack translates the menus, not this dialog, measured), and the restarted kernel says why in French."""
+    name = term["names"]["right"]
+    too_much = int(hub.mem_bytes() * 1.5)
+    page = notebook_of_cells(browser, hub, users, name, "memoire-partagee.ipynb",
+                             f"import mmap\npartage = mmap.mmap(-1, {too_much})\n"
+                             f"for i in range(0, {too_much}, 4096):\n    partage[i] = 1",
+                             "x = 1")
     page.keyboard.press("Shift+Enter")
     dialog = page.locator(".jp-Dialog")
     expect(dialog).to_contain_text("appears to have died. It will restart automatically.", timeout=SLOW)
     shot(page, "etudiant-noyau-sans-memoire")
+    dialog.get_by_role("button").last.click()
+    expect(idle(page)).to_be_visible(timeout=SLOW)
+    page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-CodeCell .jp-InputPrompt").nth(1).click()
+    cell = run_cell(page, 2, count=1)  # the first cell run by the restarted kernel
+    expect(cell.locator(".jp-OutputArea-output")).to_contain_text(
+        "Votre noyau a été arrêté puis relancé : votre serveur dépassait la mémoire qui lui est permise (2 Gio)")
+    shot(page, "etudiant-noyau-relance-memoire")
     page.close()
 
 

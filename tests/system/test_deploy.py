@@ -99,6 +99,15 @@ def test_students_servers_see_their_environment_not_the_graders(monkeypatch):
     assert args[-1] == "--" and "--disable-userns" in args
 
 
+def test_a_server_sees_its_own_memory_cgroup_read_only():
+    """What the students' kernel reads to tell a student that it was killed for memory (classroom_kernel.py)."""
+    folder = "/sys/fs/cgroup/memory/jupyterhub/sam"
+    args = spawner.bubblewrap("/home/sam", [], [], cgroup=Path(folder))
+    at = args.index(spawner.CGROUP_IN_SANDBOX)
+    assert args[at - 2:at] == ["--ro-bind", folder]
+    assert folder not in spawner.bubblewrap("/home/sam", [], [])
+
+
 def test_each_account_has_a_server_port_of_its_own_outside_the_ephemeral_ports():
     ephemeral = range(32768, 61000)
     ports = {spawner.server_port(uid, 20000, ephemeral) for uid in range(1000, 12768)}
