@@ -57,7 +57,9 @@ KEEPDIM = ("must match the size", "formes incompatibles : gardez la dimension r�
                                   "maximum, la somme, la moyenne se diffusent sur la dernière dimension.")
 MATMUL = ("shapes cannot be multiplied", "produit matriciel impossible : vérifiez les transpositions (q kᵀ, et les "
                                          "formes (…, Tq, Tk) des poids a).")
-HINTS = (KEEPDIM, MATMUL, *COMMON_HINTS)
+CONTIGUOUS = ("view size is not compatible", "après un transpose, le tenseur n'est plus contigu en mémoire et view refuse "
+                                            "de le remettre à plat : utilisez reshape (ou .contiguous().view).")
+HINTS = (KEEPDIM, MATMUL, CONTIGUOUS, *COMMON_HINTS)
 EPS = 1e-5  # the block's layer norms, as nn.TransformerEncoderLayer's
 ATTENTION = ("wq", "bq", "wk", "bk", "wv", "bv", "wo", "bo")
 BLOCK = (*ATTENTION, "ln1_g", "ln1_b", "ln2_g", "ln2_b", "w1", "b1", "w2", "b2")
@@ -151,6 +153,10 @@ def _softmax_cases(gen: torch.Generator) -> list[Case]:
             for label, dtype, shape, scale in SOFTMAXES]
 
 
+def _row_exp(s: torch.Tensor) -> torch.Tensor:
+    return torch.exp(s - s.max(dim=-1, keepdim=True).values)
+
+
 def _naive_softmax(s: torch.Tensor) -> torch.Tensor:
     e = torch.exp(s)
     return e / e.sum(dim=-1, keepdim=True)
@@ -172,7 +178,7 @@ SOFTMAX_SPEC = FunctionSpec(
                 predict=lambda a, e: torch.exp(a["s"] - a["s"].max()) / torch.exp(a["s"] - a["s"].max()).sum(
                     dim=-1, keepdim=True)),
         Mistake(output=0, message="la somme porte sur chaque ligne (dim=-1, keepdim=True), pas sur tout le tenseur.",
-                predict=lambda a, e: e[0] / e[0].sum()),
+                predict=lambda a, e: _row_exp(a["s"]) / _row_exp(a["s"]).sum()),
     ),
 )
 
@@ -421,6 +427,12 @@ def _g(a: dict) -> torch.Tensor:
     return a["dl_y"] * a["gamma"]
 
 
+def _fused(a: dict, g: torch.Tensor) -> torch.Tensor:
+    """The fused formula of dl_x with `g` as the gradient of xhat."""
+    d = g.shape[-1]
+    return a["inv_std"] / d * (d * g - g.sum(dim=-1, keepdim=True) - a["xhat"] * (g * a["xhat"]).sum(dim=-1, keepdim=True))
+
+
 def _rows(t: torch.Tensor) -> torch.Tensor:
     return t.reshape(-1, t.shape[-1])
 
@@ -467,7 +479,7 @@ LAYER_NORM_BACKWARD = FunctionSpec(
                 predict=lambda a, e: a["inv_std"] * (_g(a) - _g(a).mean(dim=0, keepdim=True) - a["xhat"] * (
                     _g(a) * a["xhat"]).mean(dim=0, keepdim=True))),
         Mistake(output=0, message="dl_x oublie γ : le gradient de xhat est g = γ · dl_y.",
-                predict=lambda a, e: e[0] / a["gamma"]),
+                predict=lambda a, e: _fused(a, a["dl_y"])),
         Mistake(output=1, message="dl_gamma n'est sommé que sur la première dimension : sommez sur toutes les dimensions "
                                   "sauf la dernière (dl_gamma a la forme (D,)).",
                 predict=lambda a, e: (a["dl_y"] * a["xhat"]).sum(dim=0)),
