@@ -298,7 +298,7 @@ CORRECT = [
     ("layer_norm_forward", code("layer_norm_forward", "var, mean = torch.var_mean(x, dim=-1, unbiased=False, keepdim=True)",
                                 *LN_END)),
     ("layer_norm_forward", code("layer_norm_forward", "mean = x.mean(-1, keepdim=True)",
-                                "var = (x * x).mean(-1, keepdim=True) - mean * mean", "inv_std = torch.rsqrt(var + eps)",
+                                "std = x.std(dim=-1, unbiased=False, keepdim=True)", "inv_std = torch.rsqrt(std ** 2 + eps)",
                                 "xhat = (x - mean) * inv_std", "return torch.addcmul(beta, gamma, xhat), xhat, inv_std")),
     ("layer_norm_forward", code("layer_norm_forward", "centred = x - x.mean(-1, keepdim=True)",
                                 "inv_std = (centred.pow(2).sum(-1, keepdim=True) / x.shape[-1] + eps) ** -0.5",
