@@ -25,6 +25,7 @@ from autograder.verdict import Remark
 HEADS, EPS = 4, 1e-5
 BLOCK = ("wq", "bq", "wk", "bk", "wv", "bv", "wo", "bo", "ln1_g", "ln1_b", "ln2_g", "ln2_b", "w1", "b1", "w2", "b2")
 KEYS = ("we", "be", "seg", *BLOCK, "lnf_g", "lnf_b", "w_out", "b_out")
+SHOWN = 3  # parameters named per gradient variable in the verdict
 FINAL = 100  # gradients_finaux and gradients_causaux: on the first 100 test sets
 LAYER = {"ln1_g": "norm1.weight", "ln1_b": "norm1.bias", "ln2_g": "norm2.weight", "ln2_b": "norm2.bias",
          "w1": "linear1.weight", "b1": "linear1.bias", "w2": "linear2.weight", "b2": "linear2.bias",
@@ -88,11 +89,18 @@ class Training:
             except Exception as error:  # noqa: BLE001 - parameters of the wrong shape, say
                 errors = {"params": type(error).__name__}
             if errors:
-                problems.append(f"{variable} : " + ", ".join(f"{k} {e}" for k, e in errors.items()))
-        if problems:
-            remarks.insert(1, Remark(text=MESSAGE, values={"ecarts": " ; ".join(problems)}))
-            score *= self.share
-        return score, remarks
+                listed = [f"{k} {e}" for k, e in list(errors.items())[:SHOWN]]
+                more = f" et {len(errors) - SHOWN} autres paramètres" if len(errors) > SHOWN else ""
+                problems.append(f"{variable} : " + ", ".join(listed) + more)
+        if not problems:
+            return score, remarks
+        reported = values.get(self.digits.grade.reported_name)
+        if type(reported) in (int, float) and 0 <= reported <= 1:
+            # the notebook measured its own network, which is not torch's: that is the verdict, not a misreport
+            accuracy = self.digits.accuracy(params)
+            score, remarks = self.digits.judge({**values, self.digits.grade.reported_name: accuracy})
+        remarks.insert(1, Remark(text=MESSAGE, values={"ecarts": " ; ".join(problems)}))
+        return score * self.share, remarks
 
     def spec(self) -> VariablesSpec:
         return replace(self.digits.spec(), judge=self.judge)
