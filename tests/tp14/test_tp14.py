@@ -16,11 +16,13 @@ from conftest import solution_sources, source_path, student_namespace, training_
 from tp14_catalogue import CORRECT, WRONG
 
 # refusals of the policy: the values are torch's, the training with them is torch's
-POLICY = ("fait le travail", "utilise autograd", "boucle Python détectée")
+POLICY = ("fait le travail", "utilise autograd", "boucle Python détectée", "F.scaled_dot_product_attention",
+          "F.layer_norm", "F.embedding")
 # mistakes the training cannot show: its logits are never far enough apart for a softmax without the maximum
-# subtracted (or with the whole tensor's) to overflow, and its heads have d = dv = 8
+# subtracted (or with the whole tensor's) to overflow, its heads have d = dv = 8, and it uses both rows of its
+# embedding (ids.max() + 1 = num)
 UNSEEN_BY_THE_TRAINING = ("débordement sur de grands logits", "le maximum se retire de chaque ligne",
-                          "d est la taille des requêtes et des clés")
+                          "d est la taille des requêtes et des clés", "la table a num lignes")
 
 
 def _training(name: str, source: str):
