@@ -360,7 +360,7 @@ TRIAL = [
     ("softmax", code("softmax", "e = torch.exp(s)", "return e / e.sum(dim=-1, keepdim=True)"), "débordement sur de grands logits"),
     ("attention_forward", code("attention_forward", "s = q @ k.transpose(-2, -1)", *MASK, *ATTENTION_END),
      "il manque la division par √d"),
-    ("layer_norm_backward", code("layer_norm_backward", "D = xhat.shape[-1]", "dl_x = gamma * inv_std * dl_y", *LNB_SUMS),
-     "dl_x oublie que la moyenne et la variance dépendent de x"),
+    ("layer_norm_forward", code("layer_norm_forward", "mean = x.mean(dim=-1, keepdim=True)",
+                                "var = x.var(dim=-1, keepdim=True)", *LN_END), "variance non biaisée"),
 ]
 TRIAL_TRAINING = "vos fonctions ne calculent pas les gradients de torch"
