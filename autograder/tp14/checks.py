@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from typing import Any
 
 import torch
 import torch.nn as nn
@@ -32,7 +31,7 @@ from torch.utils._pytree import tree_map
 
 from autograder.assignment import Assignment
 from autograder.specs import Case, FunctionSpec, Mistake
-from autograder.toolkit import (COMMON_HINTS, F32, F64, OVERFLOW, SOFTMAX_OPS, by_hand, forbidden_ops, gradients,
+from autograder.toolkit import (COMMON_HINTS, F32, F64, SOFTMAX_OPS, by_hand, forbidden_ops, gradients,
                                 randn, return_order)
 from autograder.tp14 import training
 
