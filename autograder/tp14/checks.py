@@ -27,11 +27,10 @@ from dataclasses import replace
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from torch.utils._pytree import tree_map
 
 from autograder.assignment import Assignment
 from autograder.specs import Case, FunctionSpec, Mistake
-from autograder.toolkit import (COMMON_HINTS, F32, F64, SOFTMAX_OPS, by_hand, forbidden_ops, gradients,
+from autograder.toolkit import (COMMON_HINTS, F32, F64, SOFTMAX_OPS, by_hand, cast, forbidden_ops, gradients,
                                 randn, return_order)
 from autograder.tp14 import training
 
@@ -62,11 +61,6 @@ HINTS = (KEEPDIM, MATMUL, CONTIGUOUS, *COMMON_HINTS)
 EPS = 1e-5  # the block's layer norms, as nn.TransformerEncoderLayer's
 ATTENTION = ("wq", "bq", "wk", "bk", "wv", "bv", "wo", "bo")
 BLOCK = (*ATTENTION, "ln1_g", "ln1_b", "ln2_g", "ln2_b", "w1", "b1", "w2", "b2")
-
-
-def _cast(inputs: dict, dtype: torch.dtype) -> dict:
-    """Every float tensor of the (nested) inputs in `dtype`."""
-    return tree_map(lambda v: v.to(dtype) if isinstance(v, torch.Tensor) and v.is_floating_point() else v, inputs)
 
 
 # ------------------------------------------------------------------ oracles
@@ -193,7 +187,7 @@ def _softmax_backward_cases(gen: torch.Generator) -> list[Case]:
         s = randn(gen, *shape, scale=1.5)
         if causal:
             s = s.masked_fill(_future(shape[-2], shape[-1]), float("-inf"))
-        cases.append(Case(label=label, dtype=dtype, inputs=_cast({"dl_p": randn(gen, *shape),
+        cases.append(Case(label=label, dtype=dtype, inputs=cast({"dl_p": randn(gen, *shape),
                                                                   "p": torch.softmax(s, dim=-1)}, dtype)))
     return cases
 
@@ -233,7 +227,7 @@ def _qkv(gen: torch.Generator, b: int, h: int, tq: int, tk: int, d: int, dv: int
 
 
 def _attention_cases(gen: torch.Generator) -> list[Case]:
-    return [Case(label=label, dtype=dtype, inputs=_cast({**_qkv(gen, *sizes), "causal": causal}, dtype))
+    return [Case(label=label, dtype=dtype, inputs=cast({**_qkv(gen, *sizes), "causal": causal}, dtype))
             for label, dtype, *sizes, causal in ATTENTIONS]
 
 
@@ -298,7 +292,7 @@ def _attention_backward_cases(gen: torch.Generator) -> list[Case]:
         inputs = _qkv(gen, *sizes)
         a = _weights(inputs["q"], inputs["k"], causal)
         dl_out = randn(gen, *a.shape[:-1], inputs["v"].shape[-1])
-        cases.append(Case(label=label, dtype=dtype, inputs=_cast({"dl_out": dl_out, **inputs, "a": a}, dtype)))
+        cases.append(Case(label=label, dtype=dtype, inputs=cast({"dl_out": dl_out, **inputs, "a": a}, dtype)))
     return cases
 
 
@@ -376,7 +370,7 @@ def _layer_norm_cases(gen: torch.Generator) -> list[Case]:
         d = shape[-1]
         inputs = {"x": _features(gen, shape, mean, std), "gamma": 1.5 + randn(gen, d, scale=0.3),
                   "beta": randn(gen, d, scale=0.5) - 0.5, "eps": eps}
-        cases.append(Case(label=label, dtype=dtype, inputs=_cast(inputs, dtype)))
+        cases.append(Case(label=label, dtype=dtype, inputs=cast(inputs, dtype)))
     return cases
 
 
@@ -609,7 +603,7 @@ def _block_params(gen: torch.Generator, d: int, d_ff: int) -> dict:
 
 
 def _mha_cases(gen: torch.Generator) -> list[Case]:
-    return [Case(label=label, dtype=dtype, inputs=_cast({"params": _attention_params(gen, d), "x": randn(gen, b, t, d),
+    return [Case(label=label, dtype=dtype, inputs=cast({"params": _attention_params(gen, d), "x": randn(gen, b, t, d),
                                                          "h": h, "causal": causal}, dtype))
             for label, dtype, b, t, d, h, causal in MHAS]
 
@@ -618,7 +612,7 @@ def _mha_backward_cases(gen: torch.Generator) -> list[Case]:
     cases = []
     for label, dtype, b, t, d, h, causal in MHAS:
         params, x = _attention_params(gen, d), randn(gen, b, t, d)
-        cases.append(Case(label=label, dtype=dtype, inputs=_cast({
+        cases.append(Case(label=label, dtype=dtype, inputs=cast({
             "params": params, "dl_y": randn(gen, b, t, d), "cache": _mha_cache(params, x, h, causal)}, dtype)))
     return cases
 
@@ -710,7 +704,7 @@ MHA_BACKWARD = FunctionSpec(
 
 
 def _block_cases(gen: torch.Generator) -> list[Case]:
-    return [Case(label=label, dtype=dtype, inputs=_cast({"params": _block_params(gen, d, d_ff), "x": randn(gen, b, t, d),
+    return [Case(label=label, dtype=dtype, inputs=cast({"params": _block_params(gen, d, d_ff), "x": randn(gen, b, t, d),
                                                          "h": h, "causal": causal}, dtype))
             for label, dtype, b, t, d, h, causal, d_ff in BLOCKS]
 
@@ -720,7 +714,7 @@ def _block_backward_cases(gen: torch.Generator) -> list[Case]:
     for label, dtype, b, t, d, h, causal, d_ff in BLOCKS:
         params, x = _block_params(gen, d, d_ff), randn(gen, b, t, d)
         cache = _block_oracle({"params": params, "x": x, "h": h, "causal": causal})[1]
-        cases.append(Case(label=label, dtype=dtype, inputs=_cast({"params": params, "dl_y": randn(gen, b, t, d),
+        cases.append(Case(label=label, dtype=dtype, inputs=cast({"params": params, "dl_y": randn(gen, b, t, d),
                                                                   "cache": cache}, dtype)))
     return cases
 

@@ -150,7 +150,7 @@ def _random_cases(name: str, count: int) -> list:
             else:
                 cache = checks._block_oracle({"params": params, "x": x, "h": h, "causal": causal})[1]
                 inputs = {"params": params, "dl_y": checks.randn(gen, b, t, d), "cache": cache}
-        cases.append(checks.Case(label=f"aléatoire {i}", inputs=checks._cast(inputs, torch.float32), dtype=torch.float32))
+        cases.append(checks.Case(label=f"aléatoire {i}", inputs=checks.cast(inputs, torch.float32), dtype=torch.float32))
     return cases
 
 
