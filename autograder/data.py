@@ -56,3 +56,37 @@ def digit_images_test_set() -> tuple[torch.Tensor, torch.Tensor]:
 def digit_images_train_set() -> tuple[torch.Tensor, torch.Tensor]:
     """The training split as images `(N, 1, 8, 8)`, scaled as `digit_images_test_set`'s, and its labels."""
     return _digit_images()[:2]
+
+
+def twin_sets(labels: torch.Tensor, count: int, generator: torch.Generator,
+              size: int = 8) -> tuple[torch.Tensor, torch.Tensor]:
+    """TP 14's task, « Retrouver le jumeau »: `count` sets of `size` images drawn from a split whose digit labels
+    are `labels`, as the notebook draws them (same calls, same generator). Each set shows `size // 2` distinct
+    digits, each twice as two different images; image 0 is the query, the others, shuffled, are the candidates.
+    Returns the sets as indices into the split, `(count, size)`, and the position of the query's twin (1 to
+    `size − 1`)."""
+    pairs = size // 2
+    members = [torch.nonzero(labels == c).flatten() for c in range(10)]
+    sizes = torch.tensor([len(m) for m in members])
+    table = torch.stack([torch.cat([m, m.new_zeros(int(sizes.max()) - len(m))]) for m in members])
+    digits = torch.rand(count, 10, generator=generator).argsort(dim=1)[:, :pairs]
+    n = sizes[digits]
+    first = (torch.rand(count, pairs, generator=generator) * n).long()
+    second = (first + 1 + (torch.rand(count, pairs, generator=generator) * (n - 1)).long()) % n
+    first, second = table[digits, first], table[digits, second]
+    others = torch.cat([second[:, :1], first[:, 1:], second[:, 1:]], dim=1)
+    order = torch.rand(count, size - 1, generator=generator).argsort(dim=1)
+    sets = torch.cat([first[:, :1], others.gather(1, order)], dim=1)
+    return sets, (order == 0).long().argmax(dim=1) + 1
+
+
+TWIN_TEST_SEED, TWIN_TEST_COUNT = 14, 2000
+
+
+@functools.lru_cache(maxsize=1)
+def twin_test_sets() -> tuple[torch.Tensor, torch.Tensor]:
+    """TP 14's 2,000 test sets (seed 14) from the digits' test split, as `digits_test_set`'s images `(2000, 8, 64)`
+    in float64, and the position of each query's twin."""
+    inputs, labels = digits_test_set()
+    sets, twins = twin_sets(labels, TWIN_TEST_COUNT, torch.Generator().manual_seed(TWIN_TEST_SEED))
+    return inputs[sets], twins

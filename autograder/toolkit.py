@@ -12,6 +12,7 @@ from typing import Any, Callable
 
 import torch
 import torch.nn.functional as F
+from torch.utils._pytree import tree_map
 
 from autograder.codec import Seed
 from autograder.french import formatted
@@ -73,8 +74,9 @@ def update_trajectory(params: dict[str, torch.Tensor], steps: list[dict],
 
 
 def cast(inputs: Inputs, dtype: torch.dtype) -> Inputs:
-    """The inputs' float tensors in `dtype`, the rest as it is."""
-    return {k: v.to(dtype) if isinstance(v, torch.Tensor) and v.is_floating_point() else v for k, v in inputs.items()}
+    """The inputs' float tensors in `dtype`, also inside nested dicts, lists and tuples (TP 14's parameters and
+    caches); the rest as it is."""
+    return tree_map(lambda v: v.to(dtype) if isinstance(v, torch.Tensor) and v.is_floating_point() else v, inputs)
 
 
 def randn(gen: torch.Generator, *shape: int, dtype: torch.dtype = torch.float64, scale: float = 1.0) -> torch.Tensor:
