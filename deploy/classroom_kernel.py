@@ -1,4 +1,5 @@
-"""A student's kernel on the one-machine classroom: ipykernel, with the libraries' memory shared between students.
+"""A student's kernel on the one-machine classroom: ipykernel, with the libraries' memory shared between students
+and running out of memory told in French.
 
 Every student's kernel imports torch, scikit-learn and matplotlib: ~220 MiB of Python objects and C++
 tables per kernel, the same in every kernel, which 60 students at once cannot each hold on one machine.

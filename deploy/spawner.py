@@ -60,9 +60,9 @@ from autograder.bubblewrap import THREAD_VARIABLES, system_mounts
 CGROUP_MOUNT = Path("/sys/fs/cgroup")
 CPU_PERIOD_US = 100_000
 KSM = Path("/sys/kernel/mm/ksm")
+CGROUP_IN_SANDBOX = "/run/classroom/cgroup"  # where a server sees its own memory cgroup, read-only
 # ksmd scans as fast as needed to go over every mergeable page in a minute (the kernel's advisor, Linux >= 6.7,
 # bounds its CPU): the pages of kernels started together are shared within about two scans
-CGROUP_IN_SANDBOX = "/run/classroom/cgroup"  # where a server sees its own memory cgroup, read-only
 KSM_SETTINGS = {"run": "1", "advisor_mode": "scan-time", "advisor_target_scan_time": "60"}
 
 

@@ -3,9 +3,9 @@
 After the assignment's term (the `term` fixture: released, handed in, graded, feedback
 released), a student logs in, opens the assignment in JupyterLab, runs a cell, clicks Validate
 and reads the result; another runs all the cells of a copy with mistakes and reads the French
-diagnosis of the first one; a kernel asking for more memory than it has is told so in French and lives on, one killed all the same
-is restarted and says why; the instructor reaches the formgrader from the hub's Services menu and
-sees the assignment and the class's grades. Screenshots go to tests/classroom/artifacts/.
+diagnosis of the first one; a kernel asking for more memory than it has is told so in French and lives
+on, one killed all the same is restarted and says why; the instructor reaches the formgrader from the
+hub's Services menu and sees the assignment and the class's grades. Screenshots go to tests/classroom/artifacts/.
 """
 
 from __future__ import annotations
