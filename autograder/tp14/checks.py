@@ -33,6 +33,7 @@ from autograder.specs import Case, FunctionSpec, Mistake
 from autograder.toolkit import (COMMON_HINTS, F32, F64, SOFTMAX_OPS, by_hand, cast, forbidden_ops, gradients,
                                 randn, return_order)
 from autograder.tp14 import training
+from autograder.tp14.training import ATTENTION, EPS, block
 
 VECTORISED = by_hand(loop_message="boucle Python détectée : le TP demande des opérations vectorisées sur le lot, les "
                                   "têtes et les positions")
@@ -58,9 +59,6 @@ MATMUL = ("shapes cannot be multiplied", "produit matriciel impossible : vérifi
 CONTIGUOUS = ("view size is not compatible", "après un transpose, le tenseur n'est plus contigu en mémoire et view refuse "
                                             "de le remettre à plat : utilisez reshape (ou .contiguous().view).")
 HINTS = (KEEPDIM, MATMUL, CONTIGUOUS, *COMMON_HINTS)
-EPS = 1e-5  # the block's layer norms, as nn.TransformerEncoderLayer's
-ATTENTION = ("wq", "bq", "wk", "bk", "wv", "bv", "wo", "bo")
-BLOCK = (*ATTENTION, "ln1_g", "ln1_b", "ln2_g", "ln2_b", "w1", "b1", "w2", "b2")
 
 
 # ------------------------------------------------------------------ oracles
@@ -103,9 +101,6 @@ def _mha_cache(p: dict, x: torch.Tensor, h: int, causal: bool) -> dict:
     d = x.shape[-1]
     o, a = _mha(p, x, h, causal, out=(torch.eye(d, dtype=x.dtype), torch.zeros(d, dtype=x.dtype)))
     return {"x": x, **{n: _heads(F.linear(x, p["w" + n], p["b" + n]), h) for n in "qkv"}, "a": a, "o": o}
-
-
-block = training.block
 
 
 def _inv_std(x: torch.Tensor, eps: float) -> torch.Tensor:

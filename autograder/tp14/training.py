@@ -22,8 +22,10 @@ from autograder.training import DigitsTraining, FinalGradients
 from autograder.verdict import Remark
 
 # the notebook's model: one block of D = 32 features, 4 heads, d_ff = 64
-HEADS, EPS = 4, 1e-5
-BLOCK = ("wq", "bq", "wk", "bk", "wv", "bv", "wo", "bo", "ln1_g", "ln1_b", "ln2_g", "ln2_b", "w1", "b1", "w2", "b2")
+HEADS = 4
+EPS = 1e-5  # every layer norm's, as nn.TransformerEncoderLayer's
+ATTENTION = ("wq", "bq", "wk", "bk", "wv", "bv", "wo", "bo")
+BLOCK = (*ATTENTION, "ln1_g", "ln1_b", "ln2_g", "ln2_b", "w1", "b1", "w2", "b2")
 KEYS = ("we", "be", "seg", *BLOCK, "lnf_g", "lnf_b", "w_out", "b_out")
 SHOWN = 3  # parameters named per gradient variable in the verdict
 FINAL = 100  # gradients_finaux and gradients_causaux: on the first 100 test sets
